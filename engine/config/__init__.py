@@ -1,0 +1,448 @@
+"""Load and validate SCALP's config files; return frozen dataclasses.
+
+Files (all validated on load, structure first, then relations):
+
+- ``engine/config/config.yaml``: the ``runtime`` block and the ``promotion`` rules per risk_mode.
+  Every runtime key can be overridden by an environment variable ``SCALP_<KEY>`` (upper case:
+  ``SCALP_DATA_DIR``, ``SCALP_TF_LIST=1m,5m``, ``SCALP_TOPN``, ``SCALP_HTML_PORT``).
+- ``entries_config.json``: entry sets (signal + default params) and the risk (exit) rules and costs.
+- ``backtest_config.json``: the search (grid / optuna), walk-forward folds and constraints.
+- ``engine/config/strategies.yml``: the promoted strategies.
+
+Every error is a :class:`~engine.errors.ConfigError` naming the file, the key path, the value found
+and what was expected, e.g. ``engine/config/config.yaml → runtime.tf_list[0] = '7x': expected one
+of 1m 5m 15m 1h 4h 1d``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from engine.config import schema
+from engine.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path(__file__).resolve().parent
+CONFIG_YAML = CONFIG_DIR / "config.yaml"
+STRATEGIES_YML = CONFIG_DIR / "strategies.yml"
+ENTRIES_JSON = REPO_ROOT / "entries_config.json"
+BACKTEST_JSON = REPO_ROOT / "backtest_config.json"
+ENV_PREFIX = "SCALP_"
+
+
+def _display(path: Path) -> str:
+    """Return `path` relative to the repo root when it lies inside it (for messages)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """The ``runtime`` block of config.yaml after env overrides; paths are absolute."""
+
+    data_dir: Path
+    reports_dir: Path
+    logs_dir: Path
+    public_dir: Path
+    tf_list: tuple[str, ...]
+    age_mult: float
+    topN: int
+    backfill_limit: int
+    risk_mode: str
+    exec_enabled: bool
+    html_host: str
+    html_port: int
+    exchange: str
+    quote: str
+    data_source: str
+    loop_interval_s: int
+    strategy_ttl_hours: float
+    gap_policy: str
+    exchange_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class PromotionRules:
+    """Thresholds of one risk_mode, applied to out-of-sample metrics."""
+
+    min_profit_factor: float
+    max_drawdown_pct: float
+    min_sharpe: float
+    min_trades: int
+    min_win_rate_pct: float
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """config.yaml as a whole."""
+
+    runtime: RuntimeConfig
+    promotion: Mapping[str, PromotionRules]
+    path: Path
+
+    @property
+    def rules(self) -> PromotionRules:
+        """The promotion rules of the active ``runtime.risk_mode``."""
+        return self.promotion[self.runtime.risk_mode]
+
+
+@dataclass(frozen=True)
+class EntrySet:
+    """One entry set of entries_config.json with its effective risk rules (top level + override)."""
+
+    name: str
+    signal: str
+    params: Mapping[str, Any]
+    description: str
+    enabled: bool
+    risk: Mapping[str, Any]
+
+    @property
+    def exit_plan(self):
+        """The :class:`engine.exits.ExitPlan` built from ``risk``."""
+        from engine.exits import ExitPlan
+
+        return ExitPlan.from_dict(dict(self.risk), where=f"entries_config.json → entry_sets.{self.name}.risk")
+
+    @property
+    def costs(self):
+        """The :class:`engine.exits.Costs` (fee and slippage in bps) of ``risk``."""
+        from engine.exits import Costs
+
+        return Costs(fee_bps=float(self.risk["fee_bps"]), slippage_bps=float(self.risk["slippage_bps"]))
+
+
+@dataclass(frozen=True)
+class EntriesConfig:
+    """entries_config.json: entry sets by name."""
+
+    entry_sets: Mapping[str, EntrySet]
+    path: Path
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def enabled(self) -> list[EntrySet]:
+        """Return the enabled entry sets in file order."""
+        return [e for e in self.entry_sets.values() if e.enabled]
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    n_splits: int
+    scheme: str
+    train_ratio: float
+    train_bars: int | None
+    test_bars: int | None
+    embargo_bars: int
+
+
+@dataclass(frozen=True)
+class OptunaConfig:
+    n_trials: int
+    timeout_s: float | None
+    sampler: str
+    seed: int
+    pruner: str
+    space: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Constraints:
+    min_trades: int
+    max_drawdown_pct: float
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """backtest_config.json: what to search and how to score it."""
+
+    mode: str
+    objective: str
+    initial_cash_quote: float
+    grid: Mapping[str, Mapping[str, list]]
+    optuna: OptunaConfig
+    walk_forward: WalkForward
+    constraints: Constraints
+    path: Path
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{_display(path)}: file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{_display(path)}{where}: not valid YAML ({getattr(e, 'problem', e)})") from e
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{_display(path)}: file not found") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{_display(path)} line {e.lineno} column {e.colno}: not valid JSON ({e.msg})") from e
+
+
+def _env_value(name: str, raw: str, key: schema.Key) -> Any:
+    """Convert an environment override to the key's type (the schema check runs afterwards)."""
+    text = raw.strip()
+    if key.kind == "timeframes":
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ConfigError(f"environment {name} = {raw!r}: expected a JSON list or 1m,5m,15m") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if key.kind == "bool":
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment {name} = {raw!r}: expected true/false or 1/0")
+    if key.kind in ("int", "float"):
+        if key.nullable and text.lower() in ("", "null", "none"):
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise ConfigError(f"environment {name} = {raw!r}: expected a number ({key.doc})") from None
+        return int(number) if key.kind == "int" and number.is_integer() else number
+    return text
+
+
+def _resolve_path(value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (REPO_ROOT / path)
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Load config.yaml: the runtime block (with ``SCALP_<KEY>`` overrides) and promotion rules.
+
+    Parameters
+    ----------
+    path : Path, optional
+        Defaults to ``engine/config/config.yaml``; ``SCALP_CONFIG`` in `env` overrides it.
+    env : mapping, optional
+        Environment variables; defaults to ``os.environ``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with "did you mean"), wrong type or out-of-range value, naming file and key;
+        or a bad ``SCALP_<KEY>`` value, naming the variable.
+    """
+    env = os.environ if env is None else env
+    path = Path(path or env.get(ENV_PREFIX + "CONFIG") or CONFIG_YAML)
+    doc = _read_yaml(path)
+    file = _display(path)
+    if doc is None:
+        doc = {}
+    if isinstance(doc, dict):
+        runtime = dict(doc.get("runtime") or {}) if isinstance(doc.get("runtime") or {}, dict) else doc.get("runtime")
+        if isinstance(runtime, dict):
+            for key_name, key in schema.RUNTIME.keys.items():
+                env_name = ENV_PREFIX + key_name.upper()
+                if env_name in env:
+                    value = _env_value(env_name, env[env_name], key)
+                    try:
+                        schema.check({key_name: value}, schema.Block(keys={key_name: key}), f"environment {env_name}")
+                    except ConfigError as e:
+                        raise ConfigError(str(e).replace(f"environment {env_name} → {key_name}", f"environment {env_name}")) from None
+                    runtime[key_name] = value
+            doc = {**doc, "runtime": runtime}
+    checked = schema.check(doc, schema.CONFIG_YAML, file)
+    rt = checked["runtime"]
+    for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir"):
+        rt[key_name] = _resolve_path(rt[key_name])
+    if rt["public_dir"].resolve() == REPO_ROOT:
+        raise ConfigError(f"{file} → runtime.public_dir = {str(rt['public_dir'])!r}: expected a folder of its own, never the repo root")
+    runtime_cfg = RuntimeConfig(**rt)
+    promotion = {mode: PromotionRules(**rules) for mode, rules in checked["promotion"].items()}
+    return AppConfig(runtime=runtime_cfg, promotion=promotion, path=path)
+
+
+def load_runtime(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> RuntimeConfig:
+    """Return only the runtime block of :func:`load_config`."""
+    return load_config(path, env).runtime
+
+
+def load_entries(path: Path | str | None = None) -> EntriesConfig:
+    """Load entries_config.json: entry sets and their effective risk rules.
+
+    Relations checked after the structure: each ``signal`` is registered, its ``params`` are
+    parameters that signal knows, and the risk rules form a valid exit plan (TP allocations sum
+    to 100 %).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key path, the value found and what was expected.
+    """
+    path = Path(path or ENTRIES_JSON)
+    file = _display(path)
+    checked = schema.check(_read_json(path), schema.ENTRIES_JSON, file)
+    if not checked["entry_sets"]:
+        raise ConfigError(f"{file} → entry_sets: empty; expected at least one entry set")
+    from engine import signals
+
+    entry_sets: dict[str, EntrySet] = {}
+    for name, spec in checked["entry_sets"].items():
+        where = f"entry_sets.{name}"
+        signals.check_params(spec["signal"], spec["params"], where=f"{file} → {where}")
+        risk = schema.check({**checked["risk"], **spec["risk"]}, schema.RISK, file, f"{where}.risk")
+        entry = EntrySet(
+            name=name,
+            signal=spec["signal"],
+            params=dict(spec["params"]),
+            description=spec["description"] or "",
+            enabled=spec["enabled"],
+            risk=risk,
+        )
+        entry.exit_plan  # relations: TP ladder parses and sums to 100
+        entry_sets[name] = entry
+    return EntriesConfig(entry_sets=entry_sets, path=path, raw=checked)
+
+
+def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None = None) -> BacktestConfig:
+    """Load backtest_config.json: search mode, grids, optuna, walk-forward and constraints.
+
+    When `entries` is given, relations are checked too: every grid names a known entry set and
+    only that set's signal parameters.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key path, the value found and what was expected.
+    """
+    path = Path(path or BACKTEST_JSON)
+    file = _display(path)
+    c = schema.check(_read_json(path), schema.BACKTEST_JSON, file)
+    wf = c["walk_forward"]
+    if (wf["train_bars"] is None) != (wf["test_bars"] is None):
+        raise ConfigError(f"{file} → walk_forward: train_bars and test_bars go together; set both or neither")
+    if entries is not None:
+        from engine import signals
+
+        for name, space in c["grid"].items():
+            if name not in entries.entry_sets:
+                raise schema.unknown_key_error(file, "grid", name, list(entries.entry_sets))
+            signal = entries.entry_sets[name].signal
+            for i, combo in enumerate(expand_grid(space)):
+                signals.check_params(signal, combo, where=f"{file} → grid.{name}")
+                break
+        for name in c["optuna"]["space"]:
+            if name not in entries.entry_sets:
+                raise schema.unknown_key_error(file, "optuna.space", name, list(entries.entry_sets))
+    return BacktestConfig(
+        mode=c["mode"],
+        objective=c["objective"],
+        initial_cash_quote=c["initial_cash_quote"],
+        grid=c["grid"],
+        optuna=OptunaConfig(**c["optuna"]),
+        walk_forward=WalkForward(**wf),
+        constraints=Constraints(**c["constraints"]),
+        path=path,
+        raw=c,
+    )
+
+
+def expand_grid(space: Mapping[str, list]) -> list[dict[str, Any]]:
+    """Return every combination of a grid ``{param: [values]}`` in row-major order of the keys.
+
+    ``{"fast": [5, 9], "slow": [21]}`` → ``[{"fast": 5, "slow": 21}, {"fast": 9, "slow": 21}]``.
+    """
+    combos: list[dict[str, Any]] = [{}]
+    for name, values in space.items():
+        combos = [{**c, name: v} for c in combos for v in values]
+    return combos
+
+
+# ---------------------------------------------------------------------------------------------
+# strategies.yml
+# ---------------------------------------------------------------------------------------------
+
+STRATEGY_REQUIRED = ("pair", "timeframe", "entry_set", "signal", "params", "promoted_at", "expires_at", "risk_mode")
+
+
+def load_strategies(path: Path | str | None = None) -> list[dict[str, Any]]:
+    """Load the promoted strategies of strategies.yml (a missing file means none).
+
+    Returns
+    -------
+    list of dict
+        Each with at least ``pair timeframe entry_set signal params promoted_at expires_at
+        risk_mode`` (times ISO 8601 UTC) and ``expires_at_ms``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not YAML, has no ``strategies`` list, or an entry lacks a required key.
+    """
+    path = Path(path or STRATEGIES_YML)
+    if not path.exists():
+        return []
+    doc = _read_yaml(path)
+    file = _display(path)
+    if doc is None:
+        return []
+    if not isinstance(doc, dict) or not isinstance(doc.get("strategies", []), list):
+        raise ConfigError(f"{file} → strategies: expected a list of promoted strategies")
+    unknown = set(doc) - {"strategies", "updated_at"}
+    if unknown:
+        raise schema.unknown_key_error(file, "", sorted(unknown)[0], ["strategies", "updated_at"])
+    out = []
+    for i, item in enumerate(doc.get("strategies") or []):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{file} → strategies[{i}] = {item!r}: expected a mapping")
+        for key in STRATEGY_REQUIRED:
+            if key not in item:
+                raise ConfigError(f"{file} → strategies[{i}]: missing key {key!r}")
+        from engine.markets import timeframe_to_ms
+
+        try:
+            timeframe_to_ms(item["timeframe"])
+        except ConfigError:
+            raise ConfigError(f"{file} → strategies[{i}].timeframe = {item['timeframe']!r}: expected one of 1m 5m 15m 1h 4h 1d") from None
+        if item["risk_mode"] not in schema.RISK_MODES:
+            raise ConfigError(f"{file} → strategies[{i}].risk_mode = {item['risk_mode']!r}: expected one of {', '.join(schema.RISK_MODES)}")
+        out.append(item)
+    return out
+
+
+def config_id(*parts: Any) -> str:
+    """Return an 8-hex-digit id of the canonical JSON of `parts` (configs, dataclasses, dicts).
+
+    Two runs with the same inputs get the same id, so any stored number traces back to them.
+    """
+    def default(o: Any) -> Any:
+        if hasattr(o, "__dataclass_fields__"):
+            return asdict(o)
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, (set, frozenset)):
+            return sorted(o)
+        return str(o)
+
+    text = json.dumps(parts, sort_keys=True, default=default, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]

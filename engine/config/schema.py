@@ -1,0 +1,334 @@
+"""Schemas of SCALP's config files: every key's type, range or choices, default and meaning.
+
+A schema is a mapping ``key -> Key``; a nested block is a ``Block``. :func:`check` walks a loaded
+document against it in the first validation pass (structure: types, ranges, required keys, unknown
+keys with a "did you mean"); relations between keys are checked by the loaders afterwards.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from engine.errors import ConfigError
+from engine.markets import TIMEFRAME_MS
+
+RISK_MODES = ("conservative", "balanced", "aggressive")
+DATA_SOURCES = ("auto", "exchange", "sample")
+GAP_POLICIES = ("skip", "ffill")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a config file.
+
+    kind is one of ``"int" "float" "bool" "str" "path" "timeframes" "tp_ladder" "dict" "list"``;
+    ``nullable`` admits ``null``; ``lo``/``hi`` bound numbers (inclusive); ``choices`` closes a str.
+    """
+
+    kind: str
+    default: Any
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Block:
+    """A nested mapping with a fixed schema (``keys``), or free keys of one schema (``each``)."""
+
+    keys: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+    each: Any = None  # schema applied to every value when the keys are free (e.g. entry set names)
+    required: bool = False
+
+
+def _where(file: str, path: str) -> str:
+    return f"{file} → {path}" if path else file
+
+
+def _fail(file: str, path: str, found: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{_where(file, path)} = {found!r}: expected {expected}")
+
+
+def _check_key(value: Any, key: Key, file: str, path: str) -> Any:
+    if value is None:
+        if key.nullable:
+            return None
+        raise _fail(file, path, value, f"a value ({key.doc})")
+    kind = key.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _fail(file, path, value, "true or false")
+        return value
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(file, path, value, f"a number ({key.doc})")
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise _fail(file, path, value, "a whole number")
+            value = int(value)
+        else:
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise _fail(file, path, value, "a finite number")
+        if key.lo is not None and value < key.lo:
+            raise _fail(file, path, value, f"a number ≥ {key.lo:g}")
+        if key.hi is not None and value > key.hi:
+            raise _fail(file, path, value, f"a number ≤ {key.hi:g}")
+        return value
+    if kind in ("str", "path"):
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(file, path, value, f"a non-empty string ({key.doc})")
+        if key.choices and value not in key.choices:
+            raise _fail(file, path, value, "one of " + ", ".join(key.choices))
+        return value
+    if kind == "timeframes":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+            raise _fail(file, path, value, "a non-empty list of timeframes like [\"1m\", \"5m\"]")
+        for i, tf in enumerate(value):
+            if tf not in TIMEFRAME_MS:
+                raise _fail(file, f"{path}[{i}]", tf, "one of " + " ".join(TIMEFRAME_MS))
+        if len(set(value)) != len(value):
+            raise _fail(file, path, value, "each timeframe once")
+        return tuple(value)
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise _fail(file, path, value, "a mapping")
+        return value
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _fail(file, path, value, "a list")
+        return value
+    raise AssertionError(f"unknown schema kind {kind}")  # a bug in the schema, not user input
+
+
+def unknown_key_error(file: str, path: str, key: str, allowed: list[str]) -> ConfigError:
+    """Return the ConfigError for an unknown key, with a "did you mean" when one is close."""
+    hint = difflib.get_close_matches(key, allowed, n=1)
+    suggestion = f' Did you mean "{hint[0]}"?' if hint else f" Known keys: {', '.join(allowed)}."
+    return ConfigError(f'{_where(file, path)}: unknown key "{key}".{suggestion}')
+
+
+def check(doc: Any, schema: Block, file: str, path: str = "") -> dict[str, Any]:
+    """Validate `doc` against `schema` and return it with defaults filled in.
+
+    Parameters
+    ----------
+    doc : Any
+        The loaded document (or a sub-mapping of it); ``None`` means empty.
+    schema : Block
+        The expected structure.
+    file, path : str
+        Where `doc` came from, for messages (``"engine/config/config.yaml"``, ``"runtime"``).
+
+    Returns
+    -------
+    dict
+        A new mapping with every schema key present (defaults for missing optional keys).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key path, the value found and what was expected.
+    """
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise _fail(file, path or "(top level)", doc, "a mapping of keys to values")
+    out: dict[str, Any] = {}
+    if schema.each is not None:
+        for name, value in doc.items():
+            sub = f"{path}.{name}" if path else str(name)
+            out[name] = _check_any(value, schema.each, file, sub)
+        return out
+    for name in doc:
+        if name not in schema.keys:
+            raise unknown_key_error(file, path, str(name), list(schema.keys))
+    for name, sub_schema in schema.keys.items():
+        sub = f"{path}.{name}" if path else name
+        if name in doc:
+            out[name] = _check_any(doc[name], sub_schema, file, sub)
+        elif getattr(sub_schema, "required", False):
+            raise ConfigError(f"{_where(file, sub)}: missing; expected {getattr(sub_schema, 'doc', '')}")
+        elif isinstance(sub_schema, Block):
+            out[name] = check({}, sub_schema, file, sub)
+        else:
+            out[name] = sub_schema.default
+    return out
+
+
+def _check_any(value: Any, schema: Any, file: str, path: str) -> Any:
+    if isinstance(schema, Block):
+        return check(value, schema, file, path)
+    if isinstance(schema, Key):
+        return _check_key(value, schema, file, path)
+    if callable(schema):
+        return schema(value, file, path)
+    raise AssertionError(f"bad schema at {path}")
+
+
+Checker = Callable[[Any, str, str], Any]
+
+# ---------------------------------------------------------------------------------------------
+# engine/config/config.yaml
+# ---------------------------------------------------------------------------------------------
+
+RUNTIME = Block(
+    doc="where data lives, what is watched, how the loop runs",
+    keys={
+        "data_dir": Key("path", "notebooks/scalp_data/data", "folder holding ohlcv/<PAIR>/<TF>.csv; relative to the repo root"),
+        "reports_dir": Key("path", "notebooks/scalp_data/reports", "folder for summary.json, strategies.yml.next, status.json"),
+        "logs_dir": Key("path", "notebooks/scalp_data/logs", "folder for maintainer.log"),
+        "public_dir": Key("path", "notebooks/scalp_data/public", "the only folder the HTTP server serves (dashboard.html)"),
+        "tf_list": Key("timeframes", ("1m", "5m", "15m"), "timeframes to backfill and backtest"),
+        "age_mult": Key("float", 5.0, "a (pair, TF) is OLD when its last candle is older than age_mult × TF", lo=1.0, hi=1000.0),
+        "topN": Key("int", 10, "number of pairs on the watchlist", lo=1, hi=500),
+        "backfill_limit": Key("int", 5000, "most recent candles kept per backfill (count)", lo=100, hi=1_000_000),
+        "risk_mode": Key("str", "aggressive", "promotion rule set", choices=RISK_MODES),
+        "exec_enabled": Key("bool", False, "allow the execution flow to send orders (also needs ALLOW_LIVE=1)"),
+        "html_host": Key("str", "127.0.0.1", "address the dashboard server binds (0.0.0.0 exposes it on the network)"),
+        "html_port": Key("int", 8888, "TCP port of the dashboard server", lo=1, hi=65535),
+        "exchange": Key("str", "binance", "ccxt exchange id"),
+        "quote": Key("str", "USDT", "quote currency of the watched pairs"),
+        "data_source": Key("str", "auto", "auto: exchange, else the bundled sample; exchange: never the sample; sample: offline only", choices=DATA_SOURCES),
+        "loop_interval_s": Key("int", 60, "seconds between maintainer cycles", lo=1, hi=86_400),
+        "strategy_ttl_hours": Key("float", 24.0, "hours a promoted strategy stays valid", lo=0.01, hi=24 * 365),
+        "gap_policy": Key("str", "skip", "how backtests treat missing candles: skip (leave the gap) or ffill (flat zero-volume candles)", choices=GAP_POLICIES),
+        "exchange_timeout_ms": Key("int", 10_000, "ccxt request timeout in milliseconds", lo=100, hi=120_000),
+    },
+)
+
+def _promotion_rules(pf: float, dd: float, sharpe: float, trades: int, win: float) -> Block:
+    return Block(
+        doc="thresholds a candidate's out-of-sample metrics must meet",
+        keys={
+            "min_profit_factor": Key("float", pf, "gross profit / gross loss, at least", lo=0.0),
+            "max_drawdown_pct": Key("float", dd, "max drawdown in %, at most", lo=0.0, hi=100.0),
+            "min_sharpe": Key("float", sharpe, "annualised Sharpe (365 d), at least"),
+            "min_trades": Key("int", trades, "round trips, at least", lo=0),
+            "min_win_rate_pct": Key("float", win, "winning trades in %, at least", lo=0.0, hi=100.0),
+        },
+    )
+
+
+PROMOTION = Block(
+    doc="promotion rules per risk_mode",
+    keys={
+        "conservative": _promotion_rules(1.5, 10.0, 1.5, 30, 50.0),
+        "balanced": _promotion_rules(1.2, 20.0, 0.5, 15, 40.0),
+        "aggressive": _promotion_rules(1.0, 35.0, 0.0, 5, 0.0),
+    },
+)
+
+CONFIG_YAML = Block(
+    keys={
+        "runtime": RUNTIME,
+        "promotion": PROMOTION,
+    }
+)
+
+# ---------------------------------------------------------------------------------------------
+# entries_config.json
+# ---------------------------------------------------------------------------------------------
+
+RISK = Block(
+    doc="exit rules and trading costs",
+    keys={
+        "tp": Key("str", "0.9:50,1.4:30,2.1:20", 'take-profit ladder "pct:alloc,…" (pct above entry, allocations in % summing to 100)', nullable=True),
+        "sl_pct": Key("float", -0.5, "stop-loss in % from entry, negative (-0.5 = 0.5 % below)", hi=0.0, lo=-99.0, nullable=True),
+        "sl_atr_mult": Key("float", None, "stop-loss as a multiple of ATR below entry (instead of sl_pct)", lo=0.0, nullable=True),
+        "atr_period": Key("int", 14, "ATR length in bars", lo=1, hi=1000),
+        "breakeven": Key("bool", True, "move the stop to entry (+ offset) after TP1 fills"),
+        "breakeven_offset_pct": Key("float", 0.05, "breakeven stop offset above entry in %", lo=0.0, hi=50.0),
+        "trail_pct": Key("float", None, "trailing stop distance below the highest high in %", lo=0.0, hi=99.0, nullable=True),
+        "trail_atr_mult": Key("float", None, "trailing stop distance as a multiple of ATR", lo=0.0, nullable=True),
+        "use_exit_signal": Key("bool", True, "exit at the next open when the entry set's exit signal fires"),
+        "max_hold_bars": Key("int", 240, "close at the next open after this many bars in the trade", lo=1, nullable=True),
+        "fee_bps": Key("float", 10.0, "fee per side in basis points of notional", lo=0.0, hi=1000.0),
+        "slippage_bps": Key("float", 2.0, "slippage per fill in basis points of price", lo=0.0, hi=1000.0),
+    },
+)
+
+ENTRY_SET = Block(
+    doc="one entry set: a registered signal and its default parameters",
+    keys={
+        "signal": Key("str", None, "name of a registered signal (engine/signals.py)", required=True),
+        "params": Key("dict", {}, "default parameters of the signal"),
+        "description": Key("str", "", "one line for the dashboard", nullable=True),
+        "enabled": Key("bool", True, "false skips the entry set in searches"),
+        "risk": Key("dict", {}, "overrides of the top-level risk block for this entry set"),
+    },
+)
+
+ENTRIES_JSON = Block(
+    keys={
+        "entry_sets": Block(each=ENTRY_SET, doc="entry sets by name", required=True),
+        "risk": RISK,
+    }
+)
+
+# ---------------------------------------------------------------------------------------------
+# backtest_config.json
+# ---------------------------------------------------------------------------------------------
+
+WALK_FORWARD = Block(
+    doc="walk-forward folds: search in-sample, score on the following out-of-sample window",
+    keys={
+        "n_splits": Key("int", 3, "number of folds (test windows)", lo=1, hi=100),
+        "scheme": Key("str", "rolling", "rolling: fixed-length train window; anchored: train from the first bar", choices=("rolling", "anchored")),
+        "train_ratio": Key("float", 0.7, "train / (train + test) bars of one fold when train_bars/test_bars are unset", lo=0.05, hi=0.95),
+        "train_bars": Key("int", None, "bars per train window (overrides train_ratio)", lo=10, nullable=True),
+        "test_bars": Key("int", None, "bars per test window (overrides train_ratio)", lo=10, nullable=True),
+        "embargo_bars": Key("int", 0, "bars left out between a train window and its test window", lo=0),
+    },
+)
+
+OPTUNA = Block(
+    doc="optuna search (mode: optuna)",
+    keys={
+        "n_trials": Key("int", 50, "trials per study", lo=1, hi=1_000_000),
+        "timeout_s": Key("float", None, "stop a study after this many seconds", lo=0.1, nullable=True),
+        "sampler": Key("str", "tpe", "sampler", choices=("tpe", "random")),
+        "seed": Key("int", 42, "sampler seed (studies are deterministic)", lo=0),
+        "pruner": Key("str", "none", "pruner", choices=("none", "median")),
+        "space": Key("dict", {}, "per entry set: {param: {type: int|float|categorical, low, high, log, step, choices}}"),
+    },
+)
+
+CONSTRAINTS = Block(
+    doc="a parameter set is only chosen in-sample when it meets these",
+    keys={
+        "min_trades": Key("int", 3, "in-sample round trips, at least", lo=0),
+        "max_drawdown_pct": Key("float", 100.0, "in-sample max drawdown in %, at most", lo=0.0, hi=100.0),
+    },
+)
+
+OBJECTIVES = ("sharpe", "total_return_pct", "profit_factor", "expectancy_pct")
+
+BACKTEST_JSON = Block(
+    keys={
+        "mode": Key("str", "grid", "search mode", choices=("grid", "optuna")),
+        "objective": Key("str", "sharpe", "in-sample metric to maximise", choices=OBJECTIVES),
+        "initial_cash_quote": Key("float", 10_000.0, "starting equity of each backtest in quote currency", lo=1.0),
+        "grid": Block(each=lambda v, f, p: _grid_space(v, f, p), doc="per entry set: {param: [values]}"),
+        "optuna": OPTUNA,
+        "walk_forward": WALK_FORWARD,
+        "constraints": CONSTRAINTS,
+    }
+)
+
+
+def _grid_space(value: Any, file: str, path: str) -> dict[str, list]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(file, path, value, "a mapping {param: [values, ...]}")
+    for name, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise _fail(file, f"{path}.{name}", values, "a non-empty list of values")
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise _fail(file, f"{path}.{name}[{i}]", v, "a number")
+    return value
