@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 from engine import promotion  # noqa: E402
 from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
-from engine.config import STRATEGIES_YML, load_config  # noqa: E402
+from engine.config import load_config  # noqa: E402
 from engine.config.schema import RISK_MODES  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--source", type=Path, default=None,
                    help="candidates file (default <reports_dir>/strategies.yml.next)")
     p.add_argument("--strategies", type=Path, default=None,
-                   help="promoted strategies file to update (default engine/config/strategies.yml)")
+                   help="promoted strategies file to update (default runtime.strategies_file)")
     p.add_argument("--risk-mode", choices=RISK_MODES, default=None,
                    help="rule set to apply (default runtime.risk_mode of config.yaml)")
     p.add_argument("--now-ms", type=int, default=None,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         source = args.source or rt.reports_dir / "strategies.yml.next"
         now_ms = args.now_ms if args.now_ms is not None else _clock_now_ms(rt.reports_dir)
         decisions, strategies = promotion.promote_file(
-            source, args.strategies or STRATEGIES_YML, cfg.promotion[mode],
+            source, args.strategies or rt.strategies_file, cfg.promotion[mode],
             risk_mode=mode, now_ms=now_ms, ttl_hours=rt.strategy_ttl_hours)
         if args.json:
             print(json.dumps({"risk_mode": mode, "decisions": [d.as_dict() for d in decisions],

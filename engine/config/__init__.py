@@ -52,6 +52,8 @@ class RuntimeConfig:
     reports_dir: Path
     logs_dir: Path
     public_dir: Path
+    strategies_file: Path
+    urls_dir: Path
     tf_list: tuple[str, ...]
     age_mult: float
     topN: int
@@ -273,7 +275,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
             doc = {**doc, "runtime": runtime}
     checked = schema.check(doc, schema.CONFIG_YAML, file)
     rt = checked["runtime"]
-    for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir"):
+    for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir", "strategies_file", "urls_dir"):
         rt[key_name] = _resolve_path(rt[key_name])
     if rt["public_dir"].resolve() == REPO_ROOT:
         raise ConfigError(f"{file} → runtime.public_dir = {str(rt['public_dir'])!r}: expected a folder of its own, never the repo root")

@@ -184,6 +184,8 @@ RUNTIME = Block(
         "reports_dir": Key("path", "notebooks/scalp_data/reports", "folder for summary.json, strategies.yml.next, status.json"),
         "logs_dir": Key("path", "notebooks/scalp_data/logs", "folder for maintainer.log"),
         "public_dir": Key("path", "notebooks/scalp_data/public", "the only folder the HTTP server serves (dashboard.html)"),
+        "strategies_file": Key("path", "engine/config/strategies.yml", "the promoted strategies (written by promotion)"),
+        "urls_dir": Key("path", ".", "folder that receives dashboard_url.txt and ngrok_url.txt (the repo root)"),
         "tf_list": Key("timeframes", ("1m", "5m", "15m"), "timeframes to backfill and backtest"),
         "age_mult": Key("float", 5.0, "a (pair, TF) is OLD when its last candle is older than age_mult × TF", lo=1.0, hi=1000.0),
         "topN": Key("int", 10, "number of pairs on the watchlist", lo=1, hi=500),

@@ -1,0 +1,45 @@
+"""Clock and MIS / OLD / DAT / OK states."""
+from __future__ import annotations
+
+import pytest
+
+from engine.clock import Clock, format_ms, iso_ms, parse_iso_ms
+from engine.states import classify
+
+T0 = 1_619_999_940_000  # 2021-05-02 23:59 UTC, last candle of the bundled sample
+
+
+def test_replay_clock_is_frozen_and_labelled():
+    clock = Clock.replay(T0 + 60_000)
+    assert clock.now_ms() == T0 + 60_000
+    assert clock.as_dict()["kind"] == "replay"
+    assert "2021-05-03 00:00 UTC" in clock.label
+
+
+def test_wall_clock_moves():
+    assert Clock.wall().now_ms() > T0
+
+
+def test_iso_roundtrip():
+    assert iso_ms(T0) == "2021-05-02T23:59:00Z"
+    assert parse_iso_ms("2021-05-02T23:59:00Z") == T0
+    assert format_ms(T0) == "2021-05-02 23:59 UTC" and format_ms(None) == "—"
+
+
+@pytest.mark.parametrize("last, now, has, expected", [
+    (None, T0, False, "MIS"),
+    (None, T0, True, "MIS"),
+    # 1m candle opened at T0 closes at T0+60 s; age_mult 5 → OLD once now - close > 300 s
+    (T0, T0 + 60_000 + 300_000, False, "DAT"),
+    (T0, T0 + 60_000 + 300_001, False, "OLD"),
+    (T0, T0 + 60_000 + 300_001, True, "OLD"),
+    (T0, T0 + 60_000, True, "OK"),
+])
+def test_classify_1m(last, now, has, expected):
+    assert classify(last, "1m", now, 5, has) == expected
+
+
+def test_classify_scales_with_timeframe():
+    # 15m: close at T0+15 min; 5 × 15 min later is still fresh
+    assert classify(T0, "15m", T0 + 15 * 60_000 + 75 * 60_000, 5, False) == "DAT"
+    assert classify(T0, "15m", T0 + 15 * 60_000 + 75 * 60_000 + 1, 5, False) == "OLD"
