@@ -311,7 +311,9 @@ def load_entries(path: Path | str | None = None) -> EntriesConfig:
     entry_sets: dict[str, EntrySet] = {}
     for name, spec in checked["entry_sets"].items():
         where = f"entry_sets.{name}"
-        signals.check_params(spec["signal"], spec["params"], where=f"{file} → {where}")
+        if spec["signal"] not in signals.SIGNALS:
+            raise ConfigError(f"{file} → {where}.signal = {spec['signal']!r}: expected one of {', '.join(signals.SIGNALS)}")
+        signals.validate_params(spec["signal"], spec["params"], where=f"{file} → {where}.params")
         risk = schema.check({**checked["risk"], **spec["risk"]}, schema.RISK, file, f"{where}.risk")
         entry = EntrySet(
             name=name,
@@ -350,9 +352,8 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
             if name not in entries.entry_sets:
                 raise schema.unknown_key_error(file, "grid", name, list(entries.entry_sets))
             signal = entries.entry_sets[name].signal
-            for i, combo in enumerate(expand_grid(space)):
-                signals.check_params(signal, combo, where=f"{file} → grid.{name}")
-                break
+            for combo in expand_grid(space):
+                signals.validate_params(signal, combo, where=f"{file} → grid.{name} {combo}")
         for name in c["optuna"]["space"]:
             if name not in entries.entry_sets:
                 raise schema.unknown_key_error(file, "optuna.space", name, list(entries.entry_sets))

@@ -116,7 +116,7 @@ def _entries(tmp_path, **risk):
 
 
 @pytest.mark.parametrize("risk, match", [
-    ({"fee_bps": -1}, r"entries_config.json → entry_sets.ema_cross.risk.fee_bps = -1.0: expected a number ≥ 0"),
+    ({"fee_bps": -1}, r"entries_config.json → risk.fee_bps = -1.0: expected a number ≥ 0"),
     ({"sl_pct": 0.5}, r"risk.sl_pct = 0.5: expected a number ≤ 0"),
     ({"tp": "1.0:50,2.0:40"}, r"100"),
     ({"alloc_pc": 3}, r'unknown key "alloc_pc"'),
