@@ -1,0 +1,111 @@
+"""SCALP's single entry point: deps check → server → tunnel → first render → maintainer.
+
+Usage::
+
+    python bot.py            # serve the dashboard and run a maintainer cycle every 60 s
+    python bot.py --once     # one full cycle, print the dashboard URLs, exit 0
+
+With no network the cycle runs on the bundled real Binance candles (replay clock). The dashboard
+is served from runtime.public_dir only, under a secret path token; ``dashboard_url.txt`` lists the
+local URL and, when ``NGROK_AUTHTOKEN`` is set and ngrok starts, the public one.
+"""
+from __future__ import annotations
+
+import errno
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+logger = logging.getLogger("bot")
+PORT_ATTEMPTS = 20
+
+
+def check_dependencies() -> bool:
+    """Install missing requirements with sitecustomize.py (loaded from this repo by path)."""
+    spec = importlib.util.spec_from_file_location("scalp_sitecustomize", REPO_ROOT / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module.ensure_requirements()
+
+
+def start_server(rt):
+    """Serve rt.public_dir on rt.html_host; the next free port when rt.html_port is taken."""
+    from engine.server import load_or_create_token, serve_public, token_path
+
+    token = load_or_create_token(token_path(rt))
+    last_error: OSError | None = None
+    for port in range(rt.html_port, rt.html_port + PORT_ATTEMPTS):
+        try:
+            server = serve_public(rt.public_dir, rt.html_host, port, token=token)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            last_error = e
+            continue
+        if port != rt.html_port:
+            logger.warning("port %d is in use; serving the dashboard on port %d instead", rt.html_port, port)
+        return server
+    raise OSError(f"ports {rt.html_port}-{rt.html_port + PORT_ATTEMPTS - 1} are all in use ({last_error}); "
+                  "set SCALP_HTML_PORT to a free port")
+
+
+def main(argv: list[str] | None = None) -> int:
+    if not check_dependencies():
+        return 2
+    from engine import cycle
+    from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging
+    from engine.config import load_config
+
+    parser = ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
+    add_common_flags(parser)
+    parser.add_argument("--once", action="store_true", help="run one cycle, print the URLs and exit")
+    parser.add_argument("--no-tunnel", action="store_true", help="do not start ngrok even if NGROK_AUTHTOKEN is set")
+    parser.add_argument("--no-server", action="store_true", help="do not serve the dashboard (render only)")
+    args = parse(parser, argv)
+
+    def body() -> int:
+        cfg = load_config(args.config)
+        rt = cfg.runtime
+        setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")
+        from tools.render_report import render, write_dashboard_urls
+
+        server = None if args.no_server else start_server(rt)
+        urls = {"local": server.url if server else None, "ngrok": None}
+        if server and not args.no_tunnel:
+            from tools.start_ngrok import start_tunnel
+
+            public = start_tunnel(server.port, urls_dir=rt.urls_dir)
+            if public:
+                urls["ngrok"] = public.rstrip("/") + "/" + server.url.split("/", 3)[3]
+        write_dashboard_urls(rt.urls_dir, urls["local"], urls["ngrok"])
+
+        def render_dashboard(runtime, *, strategies_path=None, urls=None):
+            return render(runtime, strategies_path=strategies_path, repo_root=REPO_ROOT)
+
+        render_dashboard(rt, strategies_path=rt.strategies_file)  # first render: last cycle's reports
+        try:
+            if args.once:
+                cycle.run_once(cfg, render=render_dashboard, progress=not args.quiet)
+            else:
+                logger.info("dashboard: %s", urls["ngrok"] or urls["local"])
+                cycle.loop(cfg, render=render_dashboard)
+        finally:
+            if server and args.once:
+                server.shutdown()
+        for label, url in urls.items():
+            if url:
+                print(f"{label}: {url}")
+        print(f"(also in {rt.urls_dir / 'dashboard_url.txt'})")
+        return 0
+
+    return run_cli("bot.py", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""One maintainer cycle: watchlist → backfill → research → promote → expiry → status → render.
+
+``run_once`` is what ``jobs/maintainer.py --once``, ``bot.py`` and a notebook cell call; ``loop``
+repeats it every ``runtime.loop_interval_s`` seconds, aligned to the interval so cycles follow
+candle closes. Every stage reads the files the previous one wrote.
+
+Data source (``runtime.data_source``): ``auto`` asks the exchange through ccxt and, when it cannot
+be reached (no network, DNS failure, timeout), logs one line, seeds the store from the bundled
+real candles and switches to the replay clock (the close of the sample's last candle); ``sample``
+goes straight to the bundled candles; ``exchange`` never falls back.
+
+A failure in one pair is logged and recorded in ``status.json → errors``; the cycle goes on. A
+``ConfigError`` stops the cycle (nothing else can go right with a bad config).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine import datastore, promotion, states
+from engine.clock import Clock, iso_ms
+from engine.config import AppConfig, load_backtest, load_config, load_entries, load_strategies
+from engine.errors import ConfigError, EngineError, ExchangeUnreachableError, TemporaryExchangeError
+from engine.fileio import read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_SOURCE_LABEL = "offline sample"
+Renderer = Callable[..., Any]
+
+
+@dataclass
+class CycleSummary:
+    """What one cycle did (also written to ``reports/status.json``)."""
+
+    started_at_ms: int
+    finished_at_ms: int = 0
+    data_source: str = ""
+    clock: dict = field(default_factory=dict)
+    pairs: list[str] = field(default_factory=list)
+    n_rows: int = 0
+    n_candidates: int = 0
+    n_promoted: int = 0
+    n_active: int = 0
+    errors: list[dict] = field(default_factory=list)
+    states: list[dict] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at_ms - self.started_at_ms) / 1000.0
+
+    def as_dict(self) -> dict:
+        return {"started_at_ms": self.started_at_ms, "finished_at_ms": self.finished_at_ms,
+                "duration_s": self.duration_s, "data_source": self.data_source, "clock": self.clock,
+                "pairs": self.pairs, "n_rows": self.n_rows, "n_candidates": self.n_candidates,
+                "n_promoted": self.n_promoted, "n_active": self.n_active, "errors": self.errors}
+
+
+def sample_clock() -> Clock:
+    """The replay clock of the bundled sample: the close of its last 1m candle."""
+    last = max(datastore.last_candle_ms(datastore.SAMPLE_DIR / p / "1m.csv.gz") or 0 for p in datastore.sample_pairs())
+    return Clock.replay(last + 60_000)
+
+
+def open_exchange(cfg: AppConfig):
+    """Return a ccxt exchange with markets loaded, or None to run on the bundled sample.
+
+    Raises
+    ------
+    ExchangeUnreachableError
+        When ``data_source: exchange`` and the exchange cannot be reached.
+    """
+    rt = cfg.runtime
+    if rt.data_source == "sample":
+        return None
+    from engine import backfill
+
+    try:
+        exchange = backfill.make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)
+        backfill.load_markets(exchange)
+        return exchange
+    except ExchangeUnreachableError as e:
+        if rt.data_source == "exchange":
+            raise
+        logger.warning("%s unreachable (%s): running offline on the bundled sample with the replay clock",
+                       rt.exchange, str(e).splitlines()[0][:200])
+        return None
+
+
+def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: dict | None = None,
+             next_run_ms: int | None = None, progress: bool = False) -> CycleSummary:
+    """Run one cycle and return its summary.
+
+    Parameters
+    ----------
+    cfg : AppConfig, optional
+        Loaded config.yaml; default :func:`engine.config.load_config`.
+    render : callable, optional
+        ``render(runtime, strategies_path=..., urls=...)`` that writes the dashboard (passed in by
+        bot.py and jobs/maintainer.py: tools import the engine, never the other way round).
+    next_run_ms : int, optional
+        When the loop will run next (wall clock, epoch ms), shown on the dashboard.
+
+    Raises
+    ------
+    ConfigError
+        If a config file is invalid.
+    """
+    cfg = cfg or load_config()
+    rt = cfg.runtime
+    entries = load_entries()
+    bt = load_backtest(entries=entries)
+    summary = CycleSummary(started_at_ms=Clock.wall().now_ms())
+    for folder in (rt.data_dir, rt.reports_dir, rt.logs_dir, rt.public_dir):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+    exchange = open_exchange(cfg)
+    online = exchange is not None
+    clock = Clock.wall() if online else sample_clock()
+    summary.data_source = rt.exchange if online else SAMPLE_SOURCE_LABEL
+    summary.clock = clock.as_dict()
+
+    # 1. watchlist
+    from engine import universe
+
+    try:
+        watch = universe.refresh_watchlist(exchange, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
+                                           now_ms=clock.now_ms())
+        pairs = [p["pair"] for p in watch["pairs"]]
+    except EngineError as e:
+        logger.error("watchlist refresh failed: %s; using the bundled pairs", e)
+        summary.errors.append({"pair": None, "timeframe": None, "stage": "watchlist", "message": str(e)})
+        watch = universe.refresh_watchlist(None, rt.reports_dir, quote=rt.quote, top_n=rt.topN, now_ms=clock.now_ms())
+        pairs = [p["pair"] for p in watch["pairs"]]
+    summary.pairs = pairs
+
+    # 2. backfill (or seed from the bundled sample)
+    summary.errors.extend(_backfill(exchange, rt, pairs, clock))
+
+    # 3. research
+    from engine.research import run_research
+
+    res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
+                       data_source=summary.data_source, gap_policy=rt.gap_policy, progress=progress)
+    summary.errors.extend(res.errors)
+    summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
+
+    # 4. promotion and expiry
+    now_ms = clock.now_ms()
+    decisions, active = promotion.promote_file(rt.reports_dir / "strategies.yml.next", rt.strategies_file,
+                                               cfg.rules, risk_mode=rt.risk_mode, now_ms=now_ms,
+                                               ttl_hours=rt.strategy_ttl_hours)
+    promotion.expire_file(rt.strategies_file, now_ms)
+    summary.n_promoted = sum(d.promoted for d in decisions)
+    summary.n_active = len(load_strategies(rt.strategies_file))
+    write_json(rt.reports_dir / "promotion.json", {
+        "generated_at_ms": now_ms, "risk_mode": rt.risk_mode, "rules": cfg.rules.__dict__,
+        "decisions": [d.as_dict() for d in decisions]})
+
+    # 5. states and status
+    summary.finished_at_ms = Clock.wall().now_ms()
+    write_status(cfg, summary, clock, next_run_ms=next_run_ms)
+
+    # 6. dashboard
+    if render is not None:
+        try:
+            render(rt, strategies_path=rt.strategies_file, urls=urls)
+        except Exception:  # the dashboard must never take the cycle down
+            logger.exception("dashboard render failed")
+    logger.info("cycle done in %.1f s: %s, %d pairs × %d TFs, %d rows, %d promoted, %d active, %d errors [%s]",
+                summary.duration_s, summary.data_source, len(pairs), len(rt.tf_list), summary.n_rows,
+                summary.n_promoted, summary.n_active, len(summary.errors), clock.label)
+    return summary
+
+
+def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> list[dict]:
+    from engine import backfill
+
+    errors = []
+    if exchange is None:
+        results = backfill.seed_from_sample(rt.data_dir, pairs, rt.tf_list)
+    else:
+        results = []
+        for pair in pairs:
+            for tf in rt.tf_list:
+                results.append(backfill.backfill_pair(exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
+                                                      now_ms=clock.now_ms()))
+    for r in results:
+        if getattr(r, "error", None):
+            errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill", "message": str(r.error)})
+    return errors
+
+
+def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None) -> dict:
+    """Write ``reports/status.json``: cycle times, clock, source, states, gaps and errors."""
+    rt = cfg.runtime
+    strategies = load_strategies(rt.strategies_file)
+    pair_states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(), rt.age_mult)
+    summary.states = [s.as_dict() for s in pair_states]
+    gaps = []
+    for s in pair_states:
+        if s.state == "MIS":
+            continue
+        try:
+            candles = datastore.read_candles(datastore.candle_path(rt.data_dir, s.pair, s.timeframe), s.timeframe)
+        except EngineError:
+            continue
+        for start, stop, n in datastore.find_gaps(candles, s.timeframe):
+            gaps.append({"pair": s.pair, "timeframe": s.timeframe, "from_ms": start, "to_ms": stop, "n_missing": n})
+    status = {
+        "cycle": {"started_at_ms": summary.started_at_ms, "finished_at_ms": summary.finished_at_ms,
+                  "started_at": iso_ms(summary.started_at_ms), "duration_s": summary.duration_s,
+                  "next_run_ms": next_run_ms},
+        "clock": clock.as_dict(), "data_source": summary.data_source, "risk_mode": rt.risk_mode,
+        "timeframes": list(rt.tf_list), "pairs": summary.pairs, "states": summary.states,
+        "errors": summary.errors, "gaps": gaps, "n_rows": summary.n_rows, "n_promoted": summary.n_promoted,
+        "n_active": summary.n_active,
+    }
+    write_json(rt.reports_dir / "status.json", status)
+    return status
+
+
+def loop(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: dict | None = None,
+         max_cycles: int | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run cycles every ``loop_interval_s`` seconds, aligned to the interval, until stopped.
+
+    Logs a one-line heartbeat after each cycle (state counts, last candle per pair, next run).
+    Retries a :class:`TemporaryExchangeError` with exponential backoff (up to 5 minutes); stops on
+    a :class:`ConfigError` (re-raised). Returns the number of cycles run.
+    """
+    cfg = cfg or load_config()
+    interval = cfg.runtime.loop_interval_s
+    backoff, n = 0.0, 0
+    while max_cycles is None or n < max_cycles:
+        now = time.time()
+        next_run = (int(now // interval) + 1) * interval
+        try:
+            summary = run_once(cfg, render=render, urls=urls, next_run_ms=int(next_run * 1000))
+            backoff = 0.0
+            _heartbeat(summary, next_run)
+        except ConfigError:
+            raise
+        except TemporaryExchangeError as e:
+            backoff = min(300.0, max(5.0, backoff * 2))
+            logger.warning("temporary exchange error: %s; retrying in %.0f s", e, backoff)
+            sleep(backoff)
+            n += 1
+            continue
+        except Exception:
+            logger.exception("cycle failed; the next cycle runs as planned")
+        n += 1
+        if max_cycles is not None and n >= max_cycles:
+            break
+        sleep(max(0.0, next_run - time.time()))
+        # re-read config.yaml each cycle so edits apply without a restart
+        try:
+            cfg = load_config(cfg.path)
+        except ConfigError as e:
+            logger.error("config.yaml became invalid: %s; keeping the previous config", e)
+    return n
+
+
+def _heartbeat(summary: CycleSummary, next_run_s: float) -> None:
+    counts: dict[str, int] = {}
+    for s in summary.states:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+    last = {}
+    for s in summary.states:
+        if s["last_candle_ms"] is not None:
+            last[s["pair"]] = max(last.get(s["pair"], 0), s["last_candle_ms"])
+    lasts = ", ".join(f"{p} {iso_ms(ms)[11:16]}" for p, ms in list(last.items())[:5])
+    logger.info("heartbeat: %s | last candles %s%s | next run %s",
+                " ".join(f"{k}={v}" for k, v in sorted(counts.items())), lasts, " …" if len(last) > 5 else "",
+                iso_ms(int(next_run_s * 1000)))
+
+
+def read_status(reports_dir: Path) -> dict:
+    """Return the last cycle's status.json (empty dict when there is none)."""
+    return read_json(Path(reports_dir) / "status.json", default={}) or {}

@@ -1,0 +1,119 @@
+"""Backtest entry sets with walk-forward search, or one strategy on one CSV.
+
+Research over the watchlist (writes reports/summary.json, strategies.yml.next, curves/)::
+
+    python jobs/backtest.py --from-watchlist --tfs 1m,5m,15m
+    python jobs/backtest.py --pairs BTCUSDT,ETHUSDT --tfs 5m --json
+
+One backtest on any CSV of candles (prints metrics, writes the trade list)::
+
+    python jobs/backtest.py --csv FILE --tf 1m --entry sma_cross --params '{"fast":10,"slow":30}' \\
+        --tp "1.0:100" --sl -0.5 --fee-bps 10 --trades-out trades.csv --json
+
+Exit 0 on success, 2 on a bad flag, config or CSV (one line on stderr), 1 on a bug.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
+from engine.config import load_backtest, load_config, load_entries  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.markets import TIMEFRAME_MS, pair_to_folder  # noqa: E402
+
+
+def _tf_list(text: str) -> list[str]:
+    tfs = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in tfs if t not in TIMEFRAME_MS]
+    if not tfs or bad:
+        raise ConfigError(f"--tfs {text!r}: expected a comma-separated list of {' '.join(TIMEFRAME_MS)}")
+    return tfs
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="backtest.py", description=__doc__.split("\n\n")[0],
+                       epilog="Units: --tp pct:alloc (percent above entry : percent of the position), "
+                              "--sl percent from entry (negative), --fee-bps/--slippage-bps basis points.")
+    add_common_flags(p)
+    src = p.add_argument_group("research over many pairs")
+    src.add_argument("--from-watchlist", action="store_true", help="pairs of <reports_dir>/watchlist.json")
+    src.add_argument("--pairs", default=None, help="comma-separated pairs, e.g. BTCUSDT,ETH/USDT")
+    src.add_argument("--tfs", default=None, help="comma-separated timeframes (default runtime.tf_list)")
+    src.add_argument("--entries", type=Path, default=None, help="entries_config.json to use")
+    src.add_argument("--backtest-config", type=Path, default=None, help="backtest_config.json to use")
+    one = p.add_argument_group("one backtest on one CSV")
+    one.add_argument("--csv", type=Path, default=None, help="CSV of candles (timestamp,open,high,low,close,volume)")
+    one.add_argument("--tf", default=None, help="timeframe of the CSV (1m 5m 15m 1h 4h 1d)")
+    one.add_argument("--entry", default=None, help="signal name, e.g. sma_cross")
+    one.add_argument("--params", default=None, help='signal parameters as JSON, e.g. \'{"fast":10,"slow":30}\'')
+    one.add_argument("--tp", default=None, help='take-profit ladder "pct:alloc,...", e.g. "0.9:50,1.4:30,2.1:20"')
+    one.add_argument("--sl", type=float, default=None, help="stop-loss in %% from entry, negative (-0.5)")
+    one.add_argument("--breakeven-offset", type=float, default=None,
+                     help="move the stop to entry + this %% after TP1 (default: no breakeven move)")
+    one.add_argument("--trail", type=float, default=None, help="trailing stop distance in %% below the highest high")
+    one.add_argument("--max-hold", type=int, default=None, help="close after this many bars in the trade")
+    one.add_argument("--no-exit-signal", action="store_true", help="ignore the entry set's exit signal")
+    one.add_argument("--fee-bps", type=float, default=None, help="fee per side in basis points (default 10)")
+    one.add_argument("--slippage-bps", type=float, default=None, help="slippage per fill in basis points (default 0)")
+    one.add_argument("--cash", type=float, default=10_000.0, help="initial equity in quote currency (default 10000)")
+    one.add_argument("--trades-out", type=Path, default=None, help="write the trade list to this CSV")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(build_parser(), argv)
+    setup_logging(args.verbose, args.quiet)
+    if args.csv is not None:
+        return run_cli("backtest.py", lambda: _single(args))
+    return run_cli("backtest.py", lambda: _research(args))
+
+
+def _research(args) -> int:
+    from engine import cycle, universe
+    from engine.clock import Clock
+    from engine.fileio import read_json
+    from engine.research import run_research
+
+    cfg = load_config(args.config)
+    rt = cfg.runtime
+    entries = load_entries(args.entries)
+    bt = load_backtest(args.backtest_config, entries=entries)
+    tfs = _tf_list(args.tfs) if args.tfs else list(rt.tf_list)
+    if args.pairs:
+        pairs = [pair_to_folder(p.strip()) for p in args.pairs.split(",") if p.strip()]
+    elif args.from_watchlist:
+        watch = read_json(rt.reports_dir / "watchlist.json")
+        if not watch:
+            watch = universe.refresh_watchlist(None, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
+                                               now_ms=cycle.sample_clock().now_ms())
+        pairs = [p["pair"] for p in watch["pairs"]]
+    else:
+        raise ConfigError("backtest.py: give --from-watchlist, --pairs P1,P2 or --csv FILE")
+    status = cycle.read_status(rt.reports_dir)
+    clock = Clock.replay(status["clock"]["now_ms"]) if status.get("clock", {}).get("kind") == "replay" else Clock.wall()
+    res = run_research(rt.data_dir, rt.reports_dir, pairs, tfs, entries, bt, clock=clock, gap_policy=rt.gap_policy,
+                       progress=not args.quiet)
+    if args.json:
+        from engine.fileio import json_safe
+
+        print(json.dumps(json_safe({"rows": res.rows, "candidates": res.candidates, "errors": res.errors}), indent=1))
+    else:
+        print(f"{len(res.rows)} rows, {len(res.candidates)} candidates, {len(res.errors)} errors → "
+              f"{rt.reports_dir / 'summary.json'}")
+        for e in res.errors:
+            print(f"error: {e['pair']} {e['timeframe']}: {e['message']}", file=sys.stderr)
+    return 0 if res.rows or not res.errors else 2
+
+
+def _single(args) -> int:
+    raise ConfigError("--csv: single-run mode is not wired yet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

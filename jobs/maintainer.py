@@ -1,0 +1,61 @@
+"""The maintainer loop: watchlist → backfill → backtest → promote → expiry → render, every 60 s.
+
+Usage::
+
+    python jobs/maintainer.py --once      # one cycle, then exit
+    python jobs/maintainer.py             # a cycle every runtime.loop_interval_s seconds
+
+Offline (no network) it runs on the bundled real candles with the replay clock. Logs go to stderr
+and to <logs_dir>/maintainer.log. Exit 0 after --once, 2 on a bad config or flag.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import cycle  # noqa: E402
+from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
+from engine.config import load_config  # noqa: E402
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="maintainer.py", description=__doc__.split("\n\n")[0])
+    add_common_flags(p)
+    p.add_argument("--once", action="store_true", help="run one cycle and exit")
+    p.add_argument("--cycles", type=int, default=None, help="stop after this many cycles (default: run until stopped)")
+    p.add_argument("--no-render", action="store_true", help="do not render the dashboard")
+    p.add_argument("--json", action="store_true", help="print the cycle summary as JSON (with --once)")
+    return p
+
+
+def render_dashboard(runtime, *, strategies_path=None, urls=None):
+    """Render the dashboard with tools/render_report.py (imported here: tools sit above the engine)."""
+    from tools.render_report import render
+
+    return render(runtime, strategies_path=strategies_path, repo_root=Path(__file__).resolve().parents[1], urls=urls)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(build_parser(), argv)
+
+    def body() -> int:
+        cfg = load_config(args.config)
+        setup_logging(args.verbose, args.quiet, cfg.runtime.logs_dir / "maintainer.log")
+        renderer = None if args.no_render else render_dashboard
+        if args.once:
+            summary = cycle.run_once(cfg, render=renderer, progress=True)
+            if args.json:
+                print(json.dumps(summary.as_dict(), indent=1))
+            return 0
+        cycle.loop(cfg, render=renderer, max_cycles=args.cycles)
+        return 0
+
+    return run_cli("maintainer.py", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
