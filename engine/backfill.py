@@ -619,8 +619,6 @@ def backfill_pair(
     path = datastore.candle_path(data_dir, folder, timeframe)
     what = f"{source} {folder} {timeframe}"
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
-    ensure_markets(exchange, retry=retry, sleep=sleep)
-
     limits = exchange_limits(exchange)
     if limits.history_limit is not None and limit > limits.history_limit:
         logger.warning(
@@ -628,6 +626,7 @@ def backfill_pair(
             "fetching %d", what, limit, limits.history_limit, source, limits.history_limit,
         )
         limit = limits.history_limit
+    ensure_markets(exchange, retry=retry, sleep=sleep)
     page = max(1, min(page_limit or limits.page_limit, limits.page_limit))
     end_ms = (now_ms // step) * step  # open time of the still-open candle
     hi_ms = end_ms - step  # last closed candle
