@@ -68,8 +68,10 @@ def ensure_requirements(path: Path = REQUIREMENTS, *, quiet: bool = False) -> bo
         print(f"SCALP: could not run pip ({e}); install them by hand: pip install -r {path}", file=sys.stderr)
         return False
     if result.returncode != 0:
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        print(f"SCALP: pip could not install {' '.join(missing)}: {last[0]}\n"
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        errors = [ln.strip() for ln in lines if ln.strip().startswith("ERROR:")]
+        reason = (errors or lines[-1:] or ["no output"])[0]
+        print(f"SCALP: pip could not install {' '.join(missing)}: {reason}\n"
               f"SCALP: install them by hand (pip install -r {path}) or set {_GUARD}=1 to skip this check.",
               file=sys.stderr)
         return False

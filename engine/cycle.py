@@ -80,7 +80,8 @@ def open_exchange(cfg: AppConfig):
 
     try:
         exchange = backfill.make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)
-        backfill.load_markets(exchange)
+        # a short probe: offline, DNS fails at once and one retry is enough to be sure
+        backfill.ensure_markets(exchange, retry=backfill.RetryPolicy(max_attempts=2, base_delay_s=1.0))
         return exchange
     except ExchangeUnreachableError as e:
         if rt.data_source == "exchange":
