@@ -182,11 +182,55 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
                      "bars": fold.test_stop - fold.test_start},
             "in_sample": grid_metrics[best], "out_of_sample": oos.metrics,
         })
-    equity, trades, oos_metrics = backtest.concat_results(oos_parts, timeframe=timeframe,
-                                                           initial_cash_quote=bt.initial_cash_quote)
+    equity, trades, oos_metrics = concat_results(oos_parts, timeframe=timeframe,
+                                                 initial_cash_quote=bt.initial_cash_quote)
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
         folds=fold_rows, n_configs_tried=len(combos) * len(folds), oos_equity=equity, oos_trades=trades)
+
+
+def concat_results(parts: Sequence[Any], *, timeframe: str, initial_cash_quote: float
+                   ) -> tuple[pd.Series, pd.DataFrame, dict[str, float]]:
+    """Chain the results of consecutive test windows into one out-of-sample result.
+
+    Each window's equity is rescaled so that it starts from the capital the previous window ended
+    with (compounding, as one account trading through every window); trade PnL is rescaled by the
+    same factor. The metrics are then computed on the chained curve and the trade list with the
+    DESIGN.md definitions (:func:`engine.metrics.compute_metrics`).
+
+    Parameters
+    ----------
+    parts : sequence of BacktestResult
+        In time order, not overlapping.
+
+    Returns
+    -------
+    (equity, trades, metrics)
+        Equity in quote at each bar close of the windows, their trades, the metrics.
+    """
+    from engine import metrics
+    from engine.markets import periods_per_year
+
+    capital = float(initial_cash_quote)
+    curves, trade_frames, held = [], [], 0
+    for r in parts:
+        scale = capital / float(r.initial_cash_quote)
+        curves.append(r.equity * scale)
+        t = r.trades.copy()
+        for col in ("pnl_quote", "fees_quote"):
+            if col in t:
+                t[col] = t[col] * scale
+        trade_frames.append(t)
+        held += metrics.bars_held(r.trades["entry_bar"], r.trades["exit_bar"]) if len(r.trades) else 0
+        if len(r.equity):
+            capital = float(r.equity.iloc[-1] * scale)
+    equity = pd.concat(curves) if curves else pd.Series(dtype=float)
+    trades = pd.concat(trade_frames, ignore_index=True) if trade_frames else pd.DataFrame()
+    pnl = trades["pnl_quote"].to_numpy(dtype=float) if len(trades) else np.empty(0)
+    ret = trades["return_pct"].to_numpy(dtype=float) if len(trades) else np.empty(0)
+    m = metrics.compute_metrics(pnl, ret, equity.to_numpy(dtype=float), initial_cash_quote=initial_cash_quote,
+                                n_bars_held=held, periods_per_year=periods_per_year(timeframe))
+    return equity, trades, m
 
 
 def _ms(ts: pd.Timestamp) -> int:

@@ -57,7 +57,6 @@ def scalp_env(tmp_path, monkeypatch) -> dict[str, str]:
         "SCALP_HTML_PORT": str(port),
         "SCALP_STRATEGIES_FILE": str(tmp_path / "strategies.yml"),
         "SCALP_URLS_DIR": str(tmp_path),
-        "SCALP_NO_AUTOINSTALL": "1",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -1,0 +1,81 @@
+"""jobs/backtest.py: research over pairs, the single-run CSV mode, and its bad inputs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine import backfill, datastore
+from engine.research import SUMMARY_COLUMNS
+from jobs import backtest as cli
+
+PAIRS = ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.fixture
+def seeded(scalp_env, tmp_path):
+    backfill.seed_from_sample(tmp_path / "data", PAIRS, ["5m", "15m"])
+    return tmp_path
+
+
+def test_research_writes_one_row_per_pair_tf_entry_set(seeded, capsys):
+    assert cli.main(["--pairs", ",".join(PAIRS), "--tfs", "5m,15m", "-q"]) == 0
+    summary = json.loads((seeded / "reports" / "summary.json").read_text())
+    from engine.config import load_entries
+
+    n_sets = len(load_entries().enabled())
+    assert len(summary["rows"]) == len(PAIRS) * 2 * n_sets
+    keys = {(r["pair"], r["timeframe"], r["entry_set"]) for r in summary["rows"]}
+    assert len(keys) == len(summary["rows"])
+    for row in summary["rows"]:
+        assert tuple(row) == SUMMARY_COLUMNS  # the documented column list stays honest
+        assert row["data_source"] == "offline sample"
+        assert set(row["out_of_sample"]) >= {"n_trades", "win_rate_pct", "profit_factor", "max_drawdown_pct",
+                                             "sharpe", "total_return_pct", "expectancy_pct", "exposure_pct"}
+        assert row["bars"] > 1000 and row["period"]["first_ms"] < row["period"]["last_ms"]
+    text = (seeded / "reports" / "summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    import yaml
+
+    nxt = yaml.safe_load((seeded / "reports" / "strategies.yml.next").read_text())
+    assert len(nxt["candidates"]) == len(PAIRS) * 2
+    for c in nxt["candidates"]:
+        assert (seeded / "reports" / c["curve"]).is_file()
+
+
+def test_corrupt_row_is_reported_and_the_rest_completes(seeded, capsys):
+    path = datastore.candle_path(seeded / "data", "BTCUSDT", "5m")
+    lines = path.read_text().splitlines()
+    lines[100] = lines[100].split(",")[0] + ",abc,1,1,1,1"
+    path.write_text("\n".join(lines) + "\n")
+    assert cli.main(["--pairs", ",".join(PAIRS), "--tfs", "5m", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "BTCUSDT 5m" in err and "row 101" in err and "abc" in err
+    summary = json.loads((seeded / "reports" / "summary.json").read_text())
+    assert {r["pair"] for r in summary["rows"]} == {"ETHUSDT"}
+    assert summary["errors"][0]["pair"] == "BTCUSDT"
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--tfs", "5m,7x", "--pairs", "BTCUSDT"], "--tfs '5m,7x': expected a comma-separated list"),
+    (["--pairs", "btc-usdt"], "pair 'btc-usdt'"),
+    ([], "give --from-watchlist, --pairs P1,P2 or --csv FILE"),
+])
+def test_bad_flags_one_line_exit_2(scalp_env, capsys, argv, match):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unknown_flag_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--frm-watchlist"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --frm-watchlist" in capsys.readouterr().err
+
+
+def test_bad_config_value_exits_2(scalp_env, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_RISK_MODE", "yolo")
+    assert cli.main(["--pairs", "BTCUSDT"]) == 2
+    err = capsys.readouterr().err
+    assert "SCALP_RISK_MODE = 'yolo': expected one of conservative, balanced, aggressive" in err

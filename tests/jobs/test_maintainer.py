@@ -1,0 +1,50 @@
+"""jobs/maintainer.py and engine.cycle: one cycle, failures isolated per pair, expiry."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from engine import backfill, cycle, datastore
+from engine.config import load_config
+from jobs import maintainer
+
+
+def test_once_with_a_corrupt_csv_reports_it_and_completes(scalp_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_TOPN", "2")
+    monkeypatch.setenv("SCALP_TF_LIST", "5m,15m")
+    backfill.seed_from_sample(tmp_path / "data", ["BTCUSDT", "ETHUSDT"], ["5m"])
+    path = datastore.candle_path(tmp_path / "data", "BTCUSDT", "5m")
+    lines = path.read_text().splitlines()
+    lines[50] = lines[50].replace(lines[50].split(",")[2], "-5", 1)  # high < low on row 50
+    path.write_text("\n".join(lines) + "\n")
+    assert maintainer.main(["--once", "--no-render", "-q"]) == 0
+    corrupt = list(path.parent.glob("5m.csv.corrupt-*"))
+    assert len(corrupt) == 1  # moved aside, then rebuilt from the source
+    assert datastore.read_candles(path, "5m").shape[0] > 1000
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert {(r["pair"], r["timeframe"]) for r in summary["rows"]} >= {("BTCUSDT", "5m"), ("ETHUSDT", "15m")}
+    log = (tmp_path / "logs" / "maintainer.log").read_text()
+    assert "corrupt" in log and "BTCUSDT" in log
+
+
+def test_cycle_drops_expired_and_records_states(scalp_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALP_TOPN", "1")
+    monkeypatch.setenv("SCALP_TF_LIST", "15m")
+    expired = {"pair": "XRPUSDT", "timeframe": "15m", "entry_set": "ema_cross", "signal": "ema_cross", "params": {},
+               "promoted_at": "2021-04-01T00:00:00Z", "expires_at": "2021-04-02T00:00:00Z",
+               "expires_at_ms": 1617321600000, "risk_mode": "aggressive"}
+    (tmp_path / "strategies.yml").write_text(yaml.safe_dump({"strategies": [expired]}))
+    summary = cycle.run_once(load_config())
+    stored = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
+    assert all(s["pair"] != "XRPUSDT" for s in stored)
+    status = json.loads((tmp_path / "reports" / "status.json").read_text())
+    assert status["pairs"] == summary.pairs and len(status["states"]) == 1
+    assert status["states"][0]["state"] in ("DAT", "OK") and status["states"][0]["rows"] > 1000
+    assert status["clock"]["now_ms"] == 1620000000000  # replay clock: close of the sample's last candle
+
+
+def test_bad_config_stops_with_exit_2(scalp_env, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_TF_LIST", "1m,7x")
+    assert maintainer.main(["--once"]) == 2
+    assert "SCALP_TF_LIST[1] = '7x'" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""jobs/promote.py on a real candidates file: decisions, strategies.yml, bad input."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from jobs import promote
+
+GOOD = {"n_trades": 40, "profit_factor": 1.8, "max_drawdown_pct": 5.0, "sharpe": 2.0, "win_rate_pct": 55.0,
+        "total_return_pct": 4.0}
+
+
+def test_promote_cli_json(scalp_env, tmp_path, capsys):
+    src = tmp_path / "next.yml"
+    src.write_text(yaml.safe_dump({"candidates": [
+        {"pair": "BTCUSDT", "timeframe": "5m", "entry_set": "ema_cross", "signal": "ema_cross",
+         "params": {"fast": 9, "slow": 21}, "metrics": GOOD},
+        {"pair": "ETHUSDT", "timeframe": "5m", "entry_set": "ema_cross", "signal": "ema_cross",
+         "params": {"fast": 9, "slow": 21}, "metrics": {**GOOD, "n_trades": 10}}]}))
+    assert promote.main(["--source", str(src), "--risk-mode", "conservative", "--now-ms", "1620000000000",
+                         "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [d["promoted"] for d in out["decisions"]] == [True, False]
+    assert out["decisions"][1]["reasons"] == ["trades 10 < 30"]
+    stored = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
+    assert [(s["pair"], s["risk_mode"], s["expires_at"]) for s in stored] == [
+        ("BTCUSDT", "conservative", "2021-05-04T00:00:00Z")]
+
+
+def test_promote_cli_bad_source(scalp_env, tmp_path, capsys):
+    assert promote.main(["--source", str(tmp_path / "missing.yml")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.yml: file not found" in err and len(err.strip().splitlines()) == 1

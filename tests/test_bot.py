@@ -1,0 +1,78 @@
+"""bot.py end to end, offline: one cycle on the bundled candles, and the server's boundaries."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, subprocess_env
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.slow
+def test_bot_once_runs_a_full_offline_cycle(scalp_env, tmp_path):
+    env = subprocess_env({**scalp_env, "SCALP_DATA_SOURCE": "auto", "SCALP_EXCHANGE_TIMEOUT_MS": "2000"})
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, str(REPO_ROOT / "bot.py"), "--once", "--no-tunnel"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    elapsed = time.perf_counter() - t0
+    assert out.returncode == 0, out.stderr[-3000:]
+    print(f"bot.py --once: {elapsed:.1f} s")
+    assert "running offline on the bundled sample" in out.stderr  # one clear line, no network here
+    local = next(line.split(": ", 1)[1] for line in out.stdout.splitlines() if line.startswith("local: "))
+    assert local.startswith("http://127.0.0.1:") and local.endswith("/dashboard.html")
+    assert f"local: {local}" in (tmp_path / "dashboard_url.txt").read_text()
+
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    from engine.config import load_entries
+
+    n_sets = len(load_entries().enabled())
+    assert len(summary["rows"]) == 10 * 3 * n_sets
+    assert len({r["pair"] for r in summary["rows"]}) == 10
+    strategies = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
+    assert strategies and all(s["risk_mode"] == "aggressive" for s in strategies)
+    status = json.loads((tmp_path / "reports" / "status.json").read_text())
+    assert status["data_source"] == "offline sample" and status["clock"]["kind"] == "replay"
+    assert len(status["states"]) == 30 and {s["state"] for s in status["states"]} <= {"DAT", "OK"}
+    html = (tmp_path / "public" / "dashboard.html").read_text()
+    assert "offline sample" in html.lower()
+    for pair in {r["pair"] for r in summary["rows"]}:
+        assert pair in html
+
+
+def test_bot_serves_only_the_public_folder(scalp_env, tmp_path):
+    env = subprocess_env({**scalp_env, "SCALP_LOOP_INTERVAL_S": "3600"})
+    (REPO_ROOT / ".env").exists()  # the repo's .env (if any) must never be served
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "bot.py"), "--no-tunnel"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url_file = tmp_path / "dashboard_url.txt"
+        deadline = time.time() + 120
+        while time.time() < deadline and not (url_file.exists() and (tmp_path / "public" / "dashboard.html").exists()):
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(0.2)
+        local = url_file.read_text().splitlines()[0].split(": ", 1)[1]
+        assert _get(local) == 200
+        root = local.split("/", 3)[:3]
+        base = "/".join(root)
+        token = local.split("/")[3]
+        for path in ["/.env", "/engine/config/config.yaml", "/../README.md", "/%2e%2e/README.md",
+                     f"/{token}/../README.md", f"/{token}/%2e%2e/README.md", f"/{token}/../../.env",
+                     "/dashboard.html", f"/{token}/", "/README.md", f"/{token}/%252e%252e/README.md"]:
+            assert _get(base + path) != 200, path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
