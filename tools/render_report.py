@@ -452,8 +452,8 @@ def downsample_curve(ts: list, equity: list, drawdown: list | None, max_points: 
         Non-finite values are dropped.
     """
     n = min(len(ts), len(equity), len(drawdown) if drawdown is not None else len(ts))
-    keep = [i for i in range(n) if to_ms(ts[i]) is not None and _num(equity[i]) is not None]
-    tms = [to_ms(ts[i]) for i in keep]
+    keep = [i for i in range(n) if _num(ts[i]) is not None and _num(equity[i]) is not None]
+    tms = [int(_num(ts[i])) for i in keep]
     eq = [float(equity[i]) for i in keep]
     dd = [abs(_num(drawdown[i]) or 0.0) for i in keep] if drawdown is not None else None
     m = len(tms)
@@ -461,7 +461,7 @@ def downsample_curve(ts: list, equity: list, drawdown: list | None, max_points: 
         idx = list(range(m))
         dd_out = dd
     else:
-        buckets = max(1, max_points // 2)
+        buckets = max(1, (max_points - 2) // 2)  # two points per bucket, plus first and last bar
         size = m / buckets
         idx, dd_out = [], [] if dd is not None else None
         for b in range(buckets):
@@ -827,14 +827,14 @@ def ensure_plotly_js(public_dir: Path) -> Path:
     return path
 
 
-def write_dashboard_urls(repo_root: str | os.PathLike[str], local_url: str | None,
+def write_dashboard_urls(urls_dir: str | os.PathLike[str], local_url: str | None,
                          ngrok_url: str | None = None) -> Path:
-    """Write ``dashboard_url.txt`` at the repo root listing the dashboard URLs.
+    """Write ``dashboard_url.txt`` listing the dashboard URLs.
 
     Parameters
     ----------
-    repo_root : path-like
-        Repository root (the file is gitignored there).
+    urls_dir : path-like
+        Folder of the file: the repo root by default (``runtime.urls_dir``; gitignored there).
     local_url : str or None
         Local URL with the token path (``DashboardServer.url``).
     ngrok_url : str or None
@@ -855,7 +855,7 @@ def write_dashboard_urls(repo_root: str | os.PathLike[str], local_url: str | Non
         lines.append(f"ngrok: {ngrok_url}")
     if not lines:
         lines.append("local: not serving yet")
-    path = Path(repo_root) / "dashboard_url.txt"
+    path = Path(urls_dir) / "dashboard_url.txt"
     _atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
 
@@ -885,12 +885,14 @@ def render(runtime: Any, *, strategies_path: str | os.PathLike[str] | None = Non
     runtime : RuntimeConfig or any object with ``reports_dir``, ``logs_dir``, ``public_dir``
         (Path-like); ``data_dir`` is used for the candlestick charts when present.
     strategies_path : path-like, optional
-        Promoted strategies (engine/config/strategies.yml). Default: that file under `repo_root`.
+        Promoted strategies. Default: ``runtime.strategies_file`` when the runtime has it, else
+        engine/config/strategies.yml under `repo_root`.
     repo_root : path-like, optional
         Repository root (default: the one holding this file).
     urls : mapping, optional
         ``{"local": url, "ngrok": url_or_None}``; when given, ``dashboard_url.txt`` is rewritten
-        at `repo_root` (see :func:`write_dashboard_urls`).
+        in ``runtime.urls_dir`` (when the runtime has it) or `repo_root` (see
+        :func:`write_dashboard_urls`).
 
     Returns
     -------
@@ -913,8 +915,9 @@ def render(runtime: Any, *, strategies_path: str | os.PathLike[str] | None = Non
 
     t0 = time.perf_counter()
     repo_root = Path(repo_root) if repo_root is not None else REPO_ROOT
-    strategies_path = Path(strategies_path) if strategies_path is not None else (
-        repo_root / "engine" / "config" / "strategies.yml")
+    if strategies_path is None:
+        strategies_path = getattr(runtime, "strategies_file", None) or repo_root / "engine" / "config" / "strategies.yml"
+    strategies_path = Path(strategies_path)
     public = Path(runtime.public_dir)
     public.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(public.parent / f".{public.name}.render.lock"))
@@ -966,7 +969,7 @@ def render(runtime: Any, *, strategies_path: str | os.PathLike[str] | None = Non
                 if f.name not in referenced and time.time() - f.stat().st_mtime > 600:
                     f.unlink(missing_ok=True)
     if urls is not None:
-        write_dashboard_urls(repo_root, urls.get("local"), urls.get("ngrok"))
+        write_dashboard_urls(getattr(runtime, "urls_dir", None) or repo_root, urls.get("local"), urls.get("ngrok"))
     logger.info("rendered %s (%.0f KB, %d summary rows, %d promoted, %d problems) in %.2f s",
                 out, out.stat().st_size / 1024, len(page["table"]["rows"]) if page["table"] else 0,
                 len(page["cards"]), len(inputs.problems), time.perf_counter() - t0)
@@ -1000,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
         out = render(runtime, strategies_path=args.strategies, repo_root=repo_root)
         token = load_or_create_token(token_path(runtime))
         local = dashboard_url(runtime.html_host, runtime.html_port, token)
-        urls_file = write_dashboard_urls(repo_root, local, None)
+        urls_file = write_dashboard_urls(getattr(runtime, "urls_dir", None) or repo_root, local, None)
     except EngineError as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 2
