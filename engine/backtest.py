@@ -1,0 +1,432 @@
+"""run_backtest(): candles + entry set + exit plan in, BacktestResult out; run_grid() for many.
+
+The API layer around the simulator kernel (:mod:`engine.simulator`, whose docstring of
+:func:`~engine.simulator.simulate_nb` holds the fill rules): validate once, convert candles to
+float64 arrays once, compute each indicator once, call the kernel, re-attach the time index.
+There is no second implementation of the rules outside tests.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from engine import indicators, metrics, signals
+from engine import simulator as sim
+from engine.errors import ConfigError, DataError
+from engine.exits import Costs, ExitPlan
+from engine.markets import periods_per_year, timeframe_to_ms
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Columns of BacktestResult.trades, one row per round trip.
+TRADE_COLUMNS = (
+    "trade", "entry_time", "entry_ms", "entry_bar", "entry_price", "qty_base", "exit_time", "exit_ms",
+    "exit_bar", "exit_price", "exit_reason", "exit_reasons", "n_legs", "fees_quote", "pnl_quote",
+    "return_pct",
+)
+#: Columns of BacktestResult.legs, one row per exit fill.
+LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee_quote", "reason")
+
+
+def reason_name(code: int) -> str:
+    """Return the exit reason word of a kernel code: ``tp1``… for ladder steps, else sl be trail signal time end."""
+    code = int(code)
+    return f"tp{code}" if 1 <= code < sim.R_SL else sim.REASON_NAMES[code]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Result of one backtest.
+
+    Attributes
+    ----------
+    metrics : dict
+        :data:`engine.metrics.METRIC_KEYS` → value (NaN when undefined; use
+        :func:`engine.metrics.json_safe` for JSON).
+    trades : DataFrame
+        One row per round trip, columns :data:`TRADE_COLUMNS`: entry/exit times (UTC open time of
+        the bar of the fill) and ms, prices in quote per base unit incl. slippage (``exit_price``
+        is the quantity-weighted mean of the legs), ``qty_base``, ``exit_reason`` (reason of the
+        last leg), ``exit_reasons`` (all legs, ``"tp1+tp2+be"``), fees and net PnL in quote,
+        ``return_pct`` = PnL / entry notional × 100.
+    legs : DataFrame
+        One row per exit fill, columns :data:`LEG_COLUMNS`; reasons ``tp1 tp2 … sl be trail
+        signal time end``.
+    equity : Series
+        Equity in quote at each bar close (cash + position × close), index = candle index.
+    ambiguity : dict
+        ``n_ambiguous_bars`` (stop and target touched in one bar), ``n_resolved_target_first`` and
+        ``n_resolved_stop_first`` (decided by lower-timeframe candles), ``n_unresolved_stop_first``
+        (stop assumed first), ``lower_timeframe_used`` (bool).
+    n_rejected : int
+        Entry signals refused by the simulator; ``reject_reason`` says why (last one).
+    """
+
+    metrics: dict[str, float]
+    trades: pd.DataFrame
+    legs: pd.DataFrame
+    equity: pd.Series
+    ambiguity: dict[str, Any]
+    n_rejected: int = 0
+    reject_reason: str | None = None
+    signal: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    timeframe: str = ""
+    exit_plan: ExitPlan | None = None
+    costs: Costs | None = None
+    initial_cash_quote: float = 10_000.0
+
+    def write_trades_csv(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`trades` to a CSV atomically (temporary file in the same folder + os.replace).
+
+        Columns :data:`TRADE_COLUMNS`, times as ISO-8601 UTC; returns the path.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.trades.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def curve_dict(self) -> dict[str, Any]:
+        """Return the ``reports/curves/<PAIR>_<TF>_<SET>.json`` mapping (contracts, Part C).
+
+        Keys ``timestamps_ms``, ``equity_quote``, ``drawdown_pct`` (positive, from the running
+        peak) and ``trades`` (``entry_ms entry_price exit_ms exit_price reason pnl_quote``),
+        JSON-safe.
+        """
+        eq = self.equity.to_numpy(dtype=np.float64)
+        peak = np.maximum.accumulate(eq) if eq.size else eq
+        dd = (peak - eq) / peak * 100.0 if eq.size else eq
+        ts = (self.equity.index.asi8 // 1_000_000).astype(np.int64) if len(eq) else np.empty(0, np.int64)
+        trades = [
+            {"entry_ms": int(r.entry_ms), "entry_price": float(r.entry_price), "exit_ms": int(r.exit_ms),
+             "exit_price": float(r.exit_price), "reason": r.exit_reason, "pnl_quote": float(r.pnl_quote)}
+            for r in self.trades.itertuples()
+        ]
+        return metrics.json_safe({"timestamps_ms": ts.tolist(), "equity_quote": eq.tolist(),
+                                  "drawdown_pct": dd.tolist(), "trades": trades})
+
+
+def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
+    """Check what the simulator relies on: columns, ascending unique UTC index, finite OHLC.
+
+    Raises
+    ------
+    DataError
+        Naming `where`, the row and the value found, with a hint to fix it.
+    """
+    if not isinstance(candles, pd.DataFrame):
+        raise DataError(f"{where}: expected a pandas DataFrame of candles, found {type(candles).__name__}")
+    missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected open, high, low, close, volume")
+    if len(candles) == 0:
+        raise DataError(f"{where}: no candles; backfill or load candles first")
+    if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
+        raise DataError(f"{where}: index must be a tz-aware UTC DatetimeIndex of candle open times")
+    ts = candles.index.asi8
+    if ts.size > 1:
+        bad = np.flatnonzero(np.diff(ts) <= 0)
+        if bad.size:
+            r = int(bad[0]) + 1
+            raise DataError(f"{where} row {r}: timestamp {candles.index[r]} not after the previous row; "
+                            "sort and de-duplicate the candles")
+    ohlc = candles[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
+    ok = np.isfinite(ohlc).all(axis=1) & (ohlc > 0).all(axis=1)
+    ok &= (ohlc[:, 1] >= np.maximum(ohlc[:, 0], ohlc[:, 3])) & (ohlc[:, 2] <= np.minimum(ohlc[:, 0], ohlc[:, 3]))
+    if not ok.all():
+        r = int(np.flatnonzero(~ok)[0])
+        raise DataError(f"{where} row {r}: open/high/low/close {ohlc[r].tolist()}: expected finite prices > 0 "
+                        "with low ≤ open, close ≤ high; drop or refetch that candle")
+
+
+def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str):
+    empty_f = np.empty(0, dtype=np.float64)
+    empty_i = np.empty(0, dtype=np.int64)
+    if lower is None:
+        return empty_f, empty_f, empty_f, empty_i, empty_i
+    check_candles(lower, where="lower_candles")
+    step_ns = timeframe_to_ms(timeframe) * 1_000_000
+    lo_ts = lower.index.asi8
+    bar_ts = candles.index.asi8
+    if lo_ts.size > 1 and np.diff(lo_ts).min() >= step_ns:
+        raise DataError(f"lower_candles: spacing {int(np.diff(lo_ts).min()) // 1_000_000} ms is not below the "
+                        f"{timeframe} bars; pass candles of a lower timeframe (e.g. 1m under 5m)")
+    start = np.searchsorted(lo_ts, bar_ts, side="left").astype(np.int64)
+    end = np.searchsorted(lo_ts, bar_ts + step_ns, side="left").astype(np.int64)
+    return (np.ascontiguousarray(lower["open"].to_numpy(np.float64)),
+            np.ascontiguousarray(lower["high"].to_numpy(np.float64)),
+            np.ascontiguousarray(lower["low"].to_numpy(np.float64)), start, end)
+
+
+def _atr_for(plan: ExitPlan, bars: signals.BarArrays) -> FloatArray:
+    if plan.uses_atr:
+        return indicators.atr_nb(bars.high, bars.low, bars.close, plan.atr_period)
+    return bars.close  # unused by the kernel
+
+
+def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cash_quote: float) -> float:
+    if not isinstance(exit_plan, ExitPlan):
+        raise ConfigError(f"exit_plan: expected an ExitPlan, found {type(exit_plan).__name__}")
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"costs: expected a Costs, found {type(costs).__name__}")
+    if not (isinstance(initial_cash_quote, (int, float)) and math.isfinite(initial_cash_quote) and initial_cash_quote > 0):
+        raise ConfigError(f"initial_cash_quote = {initial_cash_quote!r}: expected a finite number > 0 (quote)")
+    return periods_per_year(timeframe)
+
+
+def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_plan: ExitPlan, costs: Costs, *,
+                 timeframe: str, initial_cash_quote: float = 10_000.0,
+                 lower_candles: pd.DataFrame | None = None) -> BacktestResult:
+    """Backtest one entry set with one exit plan on one candle frame.
+
+    Parameters
+    ----------
+    candles : DataFrame
+        Candles in memory (contracts): UTC DatetimeIndex of open times, float64 open high low
+        close (volume unused), ascending, unique, closed candles only.
+    signal : str
+        Entry set name in :data:`engine.signals.SIGNALS` (e.g. ``"sma_cross"``).
+    params : dict or None
+        Its parameters; missing ones take the defaults.
+    exit_plan : ExitPlan
+    costs : Costs
+        Fee and slippage per side, basis points.
+    timeframe : str
+        Timeframe of `candles` (``1m 5m 15m 1h 4h 1d``), for the Sharpe annualisation and the
+        lower-candle mapping.
+    initial_cash_quote : float
+        Starting cash, quote currency.
+    lower_candles : DataFrame, optional
+        Candles of a lower timeframe covering the same period (e.g. 1m under 5m); bars where the
+        stop and a target are both touched are replayed on them (intrabar refinement).
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataError
+        Malformed candles. ConfigError: unknown entry set, bad parameters, bad timeframe.
+
+    Notes
+    -----
+    Fill rules: :func:`engine.simulator.simulate_nb`. Metrics: :mod:`engine.metrics`.
+    """
+    _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    params = signals.validate_params(signal, params)
+    check_candles(candles)
+    bars = signals.to_bar_arrays(candles)
+    lines, entry_rule, exit_rule = signals.prepare(signal, bars, params)
+    return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
+                lower_candles, signal, params)
+
+
+def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayLike, exit_plan: ExitPlan,
+                costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
+                lower_candles: pd.DataFrame | None = None) -> BacktestResult:
+    """Backtest precomputed signals (e.g. from a notebook) with the same kernel as :func:`run_backtest`.
+
+    Parameters
+    ----------
+    entries, exits : bool arrays, shape (n_bars,)
+        ``entries[t]`` true = entry signal on the close of bar t (filled at the open of t+1);
+        likewise ``exits``. They must not look ahead: the simulator cannot check that.
+    Others as :func:`run_backtest`.
+
+    Raises
+    ------
+    DataError
+        Signal arrays of another length than `candles`, or malformed candles.
+    """
+    _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    check_candles(candles)
+    e = np.asarray(entries)
+    x = np.asarray(exits)
+    if e.shape != (len(candles),) or x.shape != (len(candles),):
+        raise DataError(f"entries/exits: shapes {e.shape} and {x.shape}, expected ({len(candles)},) like the candles")
+    bars = signals.to_bar_arrays(candles)
+    lines, entry_rule, exit_rule = signals.arrays_to_lines(e.astype(bool), x.astype(bool))
+    return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
+                lower_candles, "custom", {})
+
+
+def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
+         lower_candles, signal, params) -> BacktestResult:
+    ppy = periods_per_year(timeframe)
+    atr = _atr_for(exit_plan, bars)
+    tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
+    lo = _lower_arrays(candles, lower_candles, timeframe)
+    t0 = time.perf_counter()
+    fills = sim.run_simulation(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rule, exit_rule,
+                               tp_level, tp_alloc, plan, *lo)
+    elapsed = time.perf_counter() - t0
+    result = _result_from_fills(fills, candles.index, ppy, initial_cash_quote, lower_candles is not None,
+                                signal=signal, params=params, timeframe=timeframe, exit_plan=exit_plan, costs=costs)
+    logger.info("%s %s %s: %d bars, %d trades, return %.2f %%, %d ambiguous bars (%.3f s)", signal, params, timeframe,
+                len(candles), result.metrics["n_trades"], result.metrics["total_return_pct"],
+                result.ambiguity["n_ambiguous_bars"], elapsed)
+    if result.n_rejected:
+        logger.warning("%s: %d entry signals refused (%s)", signal, result.n_rejected, result.reject_reason)
+    return result
+
+
+def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
+                       **meta: Any) -> BacktestResult:
+    nt = f.entry_bar.shape[0]
+    ts_ms = (index.asi8 // 1_000_000).astype(np.int64)
+    leg_reason = [reason_name(r) for r in f.leg_reason]
+    legs = pd.DataFrame({
+        "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": ts_ms[f.leg_bar], "bar": f.leg_bar,
+        "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee, "reason": leg_reason,
+    }, columns=list(LEG_COLUMNS))
+    if nt:
+        notional = np.bincount(f.leg_trade, weights=f.leg_qty * f.leg_price, minlength=nt)
+        qty = np.bincount(f.leg_trade, weights=f.leg_qty, minlength=nt)
+        exit_price = notional / qty
+        last_reason = [""] * nt
+        all_reasons: list[list[str]] = [[] for _ in range(nt)]
+        for t, r in zip(f.leg_trade.tolist(), leg_reason):
+            all_reasons[t].append(r)
+            last_reason[t] = r
+        n_legs = np.bincount(f.leg_trade, minlength=nt)
+    else:
+        exit_price = np.empty(0)
+        last_reason, all_reasons, n_legs = [], [], np.empty(0, np.int64)
+    ret_pct = f.pnl / (f.qty * f.entry_price) * 100.0 if nt else np.empty(0)
+    trades = pd.DataFrame({
+        "trade": np.arange(nt), "entry_time": index[f.entry_bar], "entry_ms": ts_ms[f.entry_bar],
+        "entry_bar": f.entry_bar, "entry_price": f.entry_price, "qty_base": f.qty,
+        "exit_time": index[f.exit_bar], "exit_ms": ts_ms[f.exit_bar], "exit_bar": f.exit_bar,
+        "exit_price": exit_price, "exit_reason": last_reason, "exit_reasons": ["+".join(r) for r in all_reasons],
+        "n_legs": n_legs, "fees_quote": f.fees, "pnl_quote": f.pnl, "return_pct": ret_pct,
+    }, columns=list(TRADE_COLUMNS))
+    equity = pd.Series(f.equity, index=index, name="equity_quote")
+    m = metrics.compute_metrics(f.pnl, ret_pct, f.equity, initial_cash_quote=cash0,
+                                n_bars_held=metrics.bars_held(f.entry_bar, f.exit_bar), periods_per_year=ppy)
+    s = f.stats
+    n_rej = int(s[sim.S_N_REJECTED])
+    return BacktestResult(
+        metrics=m, trades=trades, legs=legs, equity=equity,
+        ambiguity=_ambiguity(s, used_lower), n_rejected=n_rej,
+        reject_reason=sim.REJECT_NAMES.get(int(s[sim.S_LAST_REJECT])) if n_rej else None,
+        initial_cash_quote=cash0, **meta)
+
+
+def _ambiguity(s: FloatArray, used_lower: bool) -> dict[str, Any]:
+    return {
+        "n_ambiguous_bars": int(s[sim.S_N_AMBIGUOUS]),
+        "n_resolved_target_first": int(s[sim.S_AMB_TARGET_FIRST]),
+        "n_resolved_stop_first": int(s[sim.S_AMB_STOP_FIRST]),
+        "n_unresolved_stop_first": int(s[sim.S_AMB_UNRESOLVED]),
+        "lower_timeframe_used": bool(used_lower),
+    }
+
+
+def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
+             timeframe: str, initial_cash_quote: float = 10_000.0,
+             lower_candles: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Backtest every parameter combination of one entry set in one parallel kernel call.
+
+    Each distinct indicator (e.g. SMA(20)) is computed once for the whole grid; the combinations
+    run over all cores (numba ``prange``) and compute their metrics on the fly, without storing
+    per-combination equity curves or trade lists. For the trade list and equity curve of any
+    combination, call :func:`run_backtest` with ``param_grid[k]``: it runs the same kernel and
+    gives the same metrics.
+
+    Parameters
+    ----------
+    param_grid : list of dict
+        Parameter combinations of `signal` (defaults filled in for missing keys). Other
+        parameters as :func:`run_backtest`.
+
+    Returns
+    -------
+    list of dict
+        Per combination, in `param_grid` order: the metric keys of :data:`engine.metrics.METRIC_KEYS`
+        plus ``"params"`` (validated parameters) and ``"ambiguity"`` (counters as
+        :attr:`BacktestResult.ambiguity`).
+
+    Raises
+    ------
+    ConfigError
+        An empty grid, unknown entry set or bad parameters (the message names the combination).
+    DataError
+        Malformed candles.
+    """
+    ppy = _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    if not isinstance(param_grid, (list, tuple)) or not param_grid:
+        raise ConfigError(f"param_grid: expected a non-empty list of parameter dicts, found {param_grid!r}")
+    spec = signals.get_signal(signal)
+    combos = [signals.validate_params(signal, p, where=f"param_grid[{i}]") for i, p in enumerate(param_grid)]
+    check_candles(candles)
+    bars = signals.to_bar_arrays(candles)
+    keys = [k for p in combos for k in spec.indicators(p)]
+    t0 = time.perf_counter()
+    lines, row = signals.build_lines(bars, keys)
+    entry_rules = np.empty((len(combos), signals.RULE_LEN))
+    exit_rules = np.empty((len(combos), signals.RULE_LEN))
+    for i, p in enumerate(combos):
+        entry_rules[i], exit_rules[i] = spec.rules(p, row)
+    atr = _atr_for(exit_plan, bars)
+    tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
+    lo = _lower_arrays(candles, lower_candles, timeframe)
+    stats = sim.grid_nb(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rules, exit_rules,
+                        tp_level, tp_alloc, plan, *lo)
+    out = []
+    for p, s in zip(combos, stats):
+        m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)
+        m["params"] = p
+        m["ambiguity"] = _ambiguity(s, lower_candles is not None)
+        out.append(m)
+    logger.info("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
+                len(combos), len(candles), len(row), time.perf_counter() - t0)
+    return out
+
+
+def run_single_csv(csv_path: str | os.PathLike, timeframe: str, signal: str, params: dict | None,
+                   exit_plan: ExitPlan, costs: Costs, *, initial_cash_quote: float = 10_000.0) -> BacktestResult:
+    """Read a candle CSV and backtest one entry set on it (the single-run CLI's engine call).
+
+    Parameters
+    ----------
+    csv_path : path
+        Candle CSV (``timestamp,open,high,low,close,volume``, ms open times; ``.gz`` allowed),
+        read and validated by :func:`engine.datastore.read_candles`.
+    Others as :func:`run_backtest`.
+
+    Raises
+    ------
+    DataError
+        Missing or malformed file (naming file, row and value). ConfigError: bad entry set,
+        parameters or timeframe.
+    """
+    from engine.datastore import read_candles
+
+    path = Path(csv_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such candle file; pass --csv with a path to a candle CSV")
+    candles = read_candles(path, timeframe)
+    return run_backtest(candles, signal, params, exit_plan, costs, timeframe=timeframe,
+                        initial_cash_quote=initial_cash_quote)

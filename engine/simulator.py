@@ -1,0 +1,576 @@
+"""Bar-by-bar fill and position kernel (numba).
+
+The rules live in one place, the docstring of :func:`simulate_nb`; :func:`grid_nb` runs the
+same core for many parameter combinations at once. Kernels take only numpy arrays and numbers and
+also run as plain Python (``NUMBA_DISABLE_JIT=1``). Rejected entries are counted as status codes
+(:data:`REJECT_NAMES` turns them into words).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+from engine.exits import (
+    P_BE_OFFSET, P_BREAKEVEN, P_CASH, P_CHECK_ENTRY_BAR, P_FEE, P_LOT, P_MAX_HOLD, P_SL_ATR,
+    P_SL_PCT, P_SLIP, P_TRAIL_ATR, P_TRAIL_PCT, P_USE_EXIT_SIGNAL,
+)
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Exit reason codes of a leg: 1..n_tp are take-profit steps tp1..tpN.
+R_SL, R_BE, R_TRAIL, R_SIGNAL, R_TIME, R_END = 100, 101, 102, 103, 104, 105
+REASON_NAMES = {R_SL: "sl", R_BE: "be", R_TRAIL: "trail", R_SIGNAL: "signal", R_TIME: "time", R_END: "end"}
+
+# Entry rejection status codes.
+REJECT_NO_CASH, REJECT_BELOW_LOT = 1, 2
+REJECT_NAMES = {REJECT_NO_CASH: "no cash left", REJECT_BELOW_LOT: "cash buys less than one lot"}
+
+# Layout of the per-run statistics vector (all float64).
+S_N_TRADES = 0          # closed round trips
+S_N_WINS = 1            # trades with net PnL > 0
+S_GROSS_PROFIT = 2      # sum of positive trade PnL, quote
+S_GROSS_LOSS = 3        # -sum of negative trade PnL, quote (≥ 0)
+S_SUM_RET_PCT = 4       # sum of trade returns, percent
+S_MAX_DD = 5            # max drawdown of bar-close equity, fraction
+S_RET_SUM = 6           # sum of per-bar equity returns
+S_RET_SUMSQ = 7         # sum of squared per-bar equity returns
+S_N_RET = 8             # number of per-bar returns (n_bars - 1)
+S_EXPOSURE_BARS = 9     # bars during which a position was held at some moment
+S_FINAL_EQUITY = 10     # equity at the last close, quote
+S_N_AMBIGUOUS = 11      # bars where the stop and a target were both touched
+S_AMB_TARGET_FIRST = 12  # … resolved by lower candles: target first
+S_AMB_STOP_FIRST = 13   # … resolved by lower candles: stop first
+S_AMB_UNRESOLVED = 14   # … not resolvable (no lower candles, or ambiguous there too): stop assumed first
+S_N_REJECTED = 15       # entry signals refused (status code below)
+S_LAST_REJECT = 16      # last rejection status code, 0 = none
+S_N_BARS = 17
+N_STATS = 18
+
+# Position state vector used inside the kernel.
+_CASH, _REM, _QTY, _ENTRY, _ENTRY_FEE, _PROCEEDS, _FEES, _NLEG, _NTR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _line(lines, a, b, k, c, t):
+    return lines[a, t] + k * lines[b, t] + c
+
+
+@nb.njit(cache=True, nogil=True)
+def rule_at_nb(lines: FloatArray, r: FloatArray, t: int) -> bool:
+    """Return whether rule `r` (see :mod:`engine.signals`) holds on the close of bar `t`.
+
+    Parameters
+    ----------
+    lines : float64 array, shape (n_lines, n_bars)
+    r : float64 array, shape (9,)
+        ``[mode, xa, xb, xk, xc, ya, yb, yk, yc]``.
+    t : int
+        Bar index; cross modes are false at t = 0. NaN compares false.
+    """
+    mode = int(r[0])
+    if mode == 0:
+        return False
+    xa, xb, ya, yb = int(r[1]), int(r[2]), int(r[5]), int(r[6])
+    x = _line(lines, xa, xb, r[3], r[4], t)
+    y = _line(lines, ya, yb, r[7], r[8], t)
+    if mode == 3:
+        return x > y
+    if mode == 4:
+        return x < y
+    if t == 0:
+        return False
+    xp = _line(lines, xa, xb, r[3], r[4], t - 1)
+    yp = _line(lines, ya, yb, r[7], r[8], t - 1)
+    if mode == 1:
+        return xp < yp and x > y
+    return xp > yp and x < y
+
+
+@nb.njit(cache=True, nogil=True)
+def rule_mask_nb(lines: FloatArray, r: FloatArray) -> npt.NDArray[np.bool_]:
+    """Return ``rule_at_nb(lines, r, t)`` for every bar t: bool array, shape (n_bars,)."""
+    n = lines.shape[1]
+    out = np.empty(n, dtype=np.bool_)
+    for t in range(n):
+        out[t] = rule_at_nb(lines, r, t)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _sell(st, level, q, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
+    # Sell q base units at `level` (before slippage); book cash, fees and the leg.
+    price = level * (1.0 - slip)
+    notional = q * price
+    f = notional * fee
+    st[_CASH] += notional - f
+    st[_REM] -= q
+    st[_PROCEEDS] += notional - f
+    st[_FEES] += f
+    if record:
+        k = int(st[_NLEG])
+        lg_trade[k] = int(st[_NTR])
+        lg_bar[k] = j
+        lg_price[k] = price
+        lg_qty[k] = q
+        lg_fee[k] = f
+        lg_reason[k] = reason
+    st[_NLEG] += 1.0
+
+
+@nb.njit(cache=True, nogil=True)
+def _close_all(st, level, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
+    q = st[_REM]
+    _sell(st, level, q, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+    st[_REM] = 0.0
+
+
+@nb.njit(cache=True, nogil=True)
+def _tp_qty(st, k, n_tp, tp_frac, lot):
+    # Quantity of ladder step k: its share of the entry quantity (whole lots), the rest on the last step.
+    if k == n_tp - 1:
+        return st[_REM]
+    q = st[_QTY] * tp_frac[k]
+    if lot > 0.0:
+        q = math.floor(q / lot + 1e-9) * lot
+    if q > st[_REM]:
+        q = st[_REM]
+    return q
+
+
+@nb.njit(cache=True, nogil=True)
+def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_l, lo_start, lo_end,
+          record, stats, eq_out, tr_entry_bar, tr_entry_price, tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl,
+          tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
+    n = o.shape[0]
+    n_tp = tp_lvl.shape[0]
+    sl_pct = plan[P_SL_PCT]
+    sl_atr = plan[P_SL_ATR]
+    use_be = plan[P_BREAKEVEN] > 0.5
+    be_off = plan[P_BE_OFFSET]
+    trail_pct = plan[P_TRAIL_PCT]
+    trail_atr = plan[P_TRAIL_ATR]
+    use_exit = plan[P_USE_EXIT_SIGNAL] > 0.5
+    max_hold = int(plan[P_MAX_HOLD])
+    check_entry = plan[P_CHECK_ENTRY_BAR] > 0.5
+    lot = plan[P_LOT]
+    fee = plan[P_FEE]
+    slip = plan[P_SLIP]
+    has_sl_pct = not math.isnan(sl_pct)
+    has_sl_atr = not math.isnan(sl_atr)
+    has_trail_pct = not math.isnan(trail_pct)
+    has_trail_atr = not math.isnan(trail_atr)
+    has_lower = lo_start.shape[0] == n
+    inf = np.inf
+
+    st = np.zeros(9)
+    st[_CASH] = plan[P_CASH]
+    in_pos = False
+    entry_bar = -1
+    next_tp = 0
+    sl_level = -inf
+    peak = 0.0
+    flat_prev_close = True
+
+    n_trades = 0.0
+    n_wins = 0.0
+    gross_profit = 0.0
+    gross_loss = 0.0
+    sum_ret = 0.0
+    max_dd = 0.0
+    ret_sum = 0.0
+    ret_sumsq = 0.0
+    n_ret = 0.0
+    exposure = 0.0
+    n_amb = 0.0
+    amb_t = 0.0
+    amb_s = 0.0
+    amb_u = 0.0
+    n_rej = 0.0
+    last_rej = 0.0
+    prev_eq = plan[P_CASH]
+    peak_eq = plan[P_CASH]
+    stop = -inf
+    stop_reason = R_SL
+
+    for j in range(n):
+        held = in_pos
+        # ---------------- at the open ----------------
+        if in_pos:
+            # the stop for this whole bar: highest of stop-loss, breakeven (TP1 filled before this bar), trail
+            stop = sl_level
+            stop_reason = R_SL
+            if use_be and next_tp >= 1:
+                be = st[_ENTRY] * (1.0 + be_off)
+                if be > stop:
+                    stop = be
+                    stop_reason = R_BE
+            if has_trail_pct:
+                tr = peak * (1.0 - trail_pct)
+                if tr > stop:
+                    stop = tr
+                    stop_reason = R_TRAIL
+            elif has_trail_atr:
+                tr = peak - trail_atr * atr[j - 1]
+                if tr > stop:
+                    stop = tr
+                    stop_reason = R_TRAIL
+            if o[j] <= stop:
+                _close_all(st, o[j], stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+            else:
+                while next_tp < n_tp and o[j] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                    q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
+                    if q > 0.0:
+                        _sell(st, o[j], q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                    next_tp += 1
+                if st[_REM] > 0.0:
+                    if use_exit and rule_at_nb(lines, xr, j - 1) and not rule_at_nb(lines, er, j - 1):
+                        _close_all(st, o[j], R_SIGNAL, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                    elif max_hold > 0 and j - entry_bar >= max_hold:
+                        _close_all(st, o[j], R_TIME, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+            if st[_REM] <= 0.0:
+                in_pos = False
+        entered = False
+        if not in_pos and flat_prev_close and j >= 1 and rule_at_nb(lines, er, j - 1):
+            price = o[j] * (1.0 + slip)
+            cash = st[_CASH]
+            q = cash / (price * (1.0 + fee)) if cash > 0.0 else 0.0
+            if lot > 0.0:
+                q = math.floor(q / lot + 1e-9) * lot
+                if q * price * (1.0 + fee) > cash:
+                    q -= lot
+            if cash <= 0.0:
+                n_rej += 1.0
+                last_rej = REJECT_NO_CASH
+            elif q <= 0.0:
+                n_rej += 1.0
+                last_rej = REJECT_BELOW_LOT
+            else:
+                f = q * price * fee
+                st[_CASH] = cash - q * price - f
+                st[_QTY] = q
+                st[_REM] = q
+                st[_ENTRY] = price
+                st[_ENTRY_FEE] = f
+                st[_PROCEEDS] = 0.0
+                st[_FEES] = f
+                in_pos = True
+                entered = True
+                entry_bar = j
+                next_tp = 0
+                peak = price
+                if has_sl_pct:
+                    sl_level = price * (1.0 + sl_pct)
+                elif has_sl_atr:
+                    sl_level = price - sl_atr * atr[j - 1]
+                    if math.isnan(sl_level):
+                        sl_level = -inf
+                else:
+                    sl_level = -inf
+                stop = sl_level
+                stop_reason = R_SL
+                if has_trail_pct:
+                    tr = peak * (1.0 - trail_pct)
+                    if tr > stop:
+                        stop = tr
+                        stop_reason = R_TRAIL
+                elif has_trail_atr:
+                    tr = peak - trail_atr * atr[j - 1]
+                    if tr > stop:
+                        stop = tr
+                        stop_reason = R_TRAIL
+        # ---------------- inside the bar ----------------
+        if in_pos and (check_entry or not entered):
+            level = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
+            s_hit = l[j] <= stop
+            t_hit = h[j] >= level
+            if s_hit and t_hit:
+                n_amb += 1.0
+                first = 0  # 1 target first, 2 stop first, 3 still ambiguous
+                if has_lower and lo_start[j] < lo_end[j]:
+                    for k in range(lo_start[j], lo_end[j]):
+                        so = lo_o[k]
+                        if so <= stop:
+                            if first == 0:
+                                first = 2
+                            _close_all(st, so, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                            break
+                        while next_tp < n_tp and so >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                            if first == 0:
+                                first = 1
+                            q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
+                            if q > 0.0:
+                                _sell(st, so, q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                            next_tp += 1
+                        if st[_REM] <= 0.0:
+                            break
+                        level = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
+                        s2 = lo_l[k] <= stop
+                        t2 = lo_h[k] >= level
+                        if s2:
+                            if first == 0:
+                                first = 3 if t2 else 2
+                            _close_all(st, stop, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                            break
+                        if t2:
+                            if first == 0:
+                                first = 1
+                            while next_tp < n_tp and lo_h[k] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                                q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
+                                if q > 0.0:
+                                    _sell(st, st[_ENTRY] * (1.0 + tp_lvl[next_tp]), q, next_tp + 1, j, fee, slip, record,
+                                          lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                                next_tp += 1
+                            if st[_REM] <= 0.0:
+                                break
+                if first == 1:
+                    amb_t += 1.0
+                elif first == 2:
+                    amb_s += 1.0
+                else:
+                    amb_u += 1.0
+                if st[_REM] > 0.0 and first != 1:
+                    # not resolved by lower candles (or none): the stop is assumed to come first
+                    _close_all(st, stop, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+            elif s_hit:
+                _close_all(st, stop, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+            elif t_hit:
+                while next_tp < n_tp and h[j] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                    q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
+                    if q > 0.0:
+                        _sell(st, st[_ENTRY] * (1.0 + tp_lvl[next_tp]), q, next_tp + 1, j, fee, slip, record,
+                              lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+                    next_tp += 1
+            if st[_REM] <= 0.0:
+                in_pos = False
+        # ---------------- at the close ----------------
+        if in_pos and j == n - 1:
+            _close_all(st, c[j], R_END, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
+            in_pos = False
+        if (held or entered) and not in_pos:
+            # the trade closed in this bar: book it
+            cost = st[_QTY] * st[_ENTRY] + st[_ENTRY_FEE]
+            pnl = st[_PROCEEDS] - cost
+            n_trades += 1.0
+            if pnl > 0.0:
+                n_wins += 1.0
+                gross_profit += pnl
+            elif pnl < 0.0:
+                gross_loss -= pnl
+            sum_ret += pnl / (st[_QTY] * st[_ENTRY]) * 100.0
+            if record:
+                t = int(st[_NTR])
+                tr_entry_bar[t] = entry_bar
+                tr_entry_price[t] = st[_ENTRY]
+                tr_qty[t] = st[_QTY]
+                tr_entry_fee[t] = st[_ENTRY_FEE]
+                tr_exit_bar[t] = j
+                tr_pnl[t] = pnl
+                tr_fees[t] = st[_FEES]
+            st[_NTR] += 1.0
+            st[_REM] = 0.0
+        if in_pos and h[j] > peak:
+            peak = h[j]
+        if held or entered:
+            exposure += 1.0
+        flat_prev_close = not in_pos
+        eq = st[_CASH] + st[_REM] * c[j]
+        if record:
+            eq_out[j] = eq
+        if j > 0:
+            if eq != prev_eq:
+                r = eq / prev_eq - 1.0
+                ret_sum += r
+                ret_sumsq += r * r
+            n_ret += 1.0
+        if eq > peak_eq:
+            peak_eq = eq
+        elif eq < peak_eq:
+            dd = (peak_eq - eq) / peak_eq
+            if dd > max_dd:
+                max_dd = dd
+        prev_eq = eq
+
+    stats[S_N_TRADES] = n_trades
+    stats[S_N_WINS] = n_wins
+    stats[S_GROSS_PROFIT] = gross_profit
+    stats[S_GROSS_LOSS] = gross_loss
+    stats[S_SUM_RET_PCT] = sum_ret
+    stats[S_MAX_DD] = max_dd
+    stats[S_RET_SUM] = ret_sum
+    stats[S_RET_SUMSQ] = ret_sumsq
+    stats[S_N_RET] = n_ret
+    stats[S_EXPOSURE_BARS] = exposure
+    stats[S_FINAL_EQUITY] = prev_eq
+    stats[S_N_AMBIGUOUS] = n_amb
+    stats[S_AMB_TARGET_FIRST] = amb_t
+    stats[S_AMB_STOP_FIRST] = amb_s
+    stats[S_AMB_UNRESOLVED] = amb_u
+    stats[S_N_REJECTED] = n_rej
+    stats[S_LAST_REJECT] = last_rej
+    stats[S_N_BARS] = n
+    return int(st[_NTR]), int(st[_NLEG])
+
+
+class Fills(NamedTuple):
+    """Output of :func:`simulate_nb`. Prices in quote per base unit, quantities in base units.
+
+    Trades (one row per round trip, shape (n_trades,)): ``entry_bar`` (int64, bar of the entry
+    fill at its open), ``entry_price`` (incl. slippage), ``qty`` (base), ``entry_fee``
+    (quote), ``exit_bar`` (bar of the last exit leg), ``pnl`` (net quote, fees included),
+    ``fees`` (quote, entry + all legs). Legs (one row per exit fill, shape (n_legs,)): ``leg_trade``
+    (row in the trade arrays), ``leg_bar``, ``leg_price`` (incl. slippage), ``leg_qty``,
+    ``leg_fee``, ``leg_reason`` (1..N = tp1..tpN, else the ``R_*`` codes). ``equity``: shape
+    (n_bars,), cash + position × close at each bar close. ``stats``: shape (N_STATS,), ``S_*``.
+    """
+
+    entry_bar: IntArray
+    entry_price: FloatArray
+    qty: FloatArray
+    entry_fee: FloatArray
+    exit_bar: IntArray
+    pnl: FloatArray
+    fees: FloatArray
+    leg_trade: IntArray
+    leg_bar: IntArray
+    leg_price: FloatArray
+    leg_qty: FloatArray
+    leg_fee: FloatArray
+    leg_reason: IntArray
+    equity: FloatArray
+    stats: FloatArray
+
+
+@nb.njit(cache=True, nogil=True)
+def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp_alloc_frac, plan,
+                lo_o, lo_h, lo_l, lo_start, lo_end):
+    """Simulate one long-only spot strategy bar by bar and return its fills.
+
+    Parameters
+    ----------
+    o, h, l, c : float64 arrays, shape (n_bars,)
+        Candle open/high/low/close, quote per base unit.
+    atr : float64 array, shape (n_bars,)
+        ATR for ATR stops/trails (any array if the plan uses none).
+    lines, entry_rule, exit_rule : see :mod:`engine.signals`
+        ``entry_rule``/``exit_rule`` true on the close of bar t = signal of bar t.
+    tp_level_frac, tp_alloc_frac : float64 arrays, shape (n_tp,)
+        Take-profit distances (fractions, increasing) and shares of the entry quantity (sum 1).
+    plan : float64 array, shape (N_PLAN,)
+        Layout ``engine.exits.P_*`` (:meth:`engine.exits.ExitPlan.as_kernel_args`).
+    lo_o, lo_h, lo_l : float64 arrays, shape (n_lower,)
+        Lower-timeframe candles (e.g. 1m under 5m bars) for intrabar refinement; empty = none.
+    lo_start, lo_end : int64 arrays, shape (n_bars,) or (0,)
+        Bar t's lower candles are rows ``lo_start[t]:lo_end[t]``.
+
+    Returns
+    -------
+    Fills
+
+    Notes
+    -----
+    **The fill rules (DESIGN.md "Backtest conventions"), in the order they apply within bar t:**
+
+    1. *Signals.* A signal is evaluated on the close of bar t-1 and acts at the open of bar t.
+    2. *Open, if in a position.* The stop for the whole bar is fixed first: the highest of the
+       stop-loss (``entry × (1 + sl_pct)`` or ``entry − sl_atr_mult × ATR[signal bar]``), the
+       breakeven stop ``entry × (1 + breakeven_offset)`` if TP1 was reached in an earlier bar, and
+       the trailing stop (``peak × (1 − trail_pct)`` or ``peak − trail_atr_mult × ATR[t−1]``, peak
+       = highest high of the bars before t since entry, at least the entry fill). Its reason is
+       the rule that set it (``sl``, ``be``, ``trail``; ties go to the earlier in that list).
+       Then: (a) *gap through the stop*: open ≤ stop → everything sells at the open; (b) *gap
+       through targets*: every TP step with level ≤ open sells at the open; (c) the exit signal
+       (``use_exit_signal``, exit rule true on bar t-1 and the entry rule not) or the max holding
+       time (``t − entry_bar ≥ max_hold_bars``) sells the rest at the open (``signal``/``time``).
+    3. *Entry.* If flat at the close of bar t-1 and the entry rule held on bar t-1: buy at
+       ``open × (1 + slippage)`` with all cash, ``qty = cash / (price × (1 + fee))``, rounded down
+       to whole lots if ``lot_size_base`` is set. No cash → status REJECT_NO_CASH; less than one
+       lot → REJECT_BELOW_LOT. Levels are set from this fill price. One position at a time: an
+       entry signal while in a position is ignored.
+    4. *Inside the bar* (on the entry bar only if ``check_entry_bar``): stop touched = low ≤
+       stop; target touched = high ≥ next TP level. Only the stop → the rest sells at the stop.
+       Only targets → each step with level ≤ high sells at its level, lowest first (several steps
+       may fill in one bar). **Both → ambiguous bar**: if lower-timeframe candles are given they
+       are replayed in order with these same rules (gaps at each lower open, stop first inside a
+       lower candle) and the bar counts as resolved *target first* or *stop first* by the first
+       event; otherwise, or if a lower candle is itself ambiguous, the stop is assumed first and
+       the rest sells at the stop (*unresolved*). Levels stay fixed inside a bar: a TP1 fill moves
+       the breakeven stop, and a new high raises the trail, from the next bar on.
+    5. *Close.* On the last bar an open position sells at the close (reason ``end``). Equity at
+       the close = cash + remaining quantity × close.
+
+    Every sell fills at its level × (1 − slippage); fees are ``fee × notional`` per fill. The
+    last TP step sells whatever remains, so allocations always close fully. Gap fills at the open
+    are the only fills away from the level, and every level used lies inside the bar's low–high.
+    """
+    n = o.shape[0]
+    n_tp = tp_level_frac.shape[0]
+    cap = 1
+    for t in range(n):
+        if rule_at_nb(lines, entry_rule, t):
+            cap += 1
+    n_leg_cap = cap * (n_tp + 1)
+    stats = np.zeros(N_STATS)
+    eq = np.empty(n)
+    tr_entry_bar = np.empty(cap, dtype=np.int64)
+    tr_entry_price = np.empty(cap)
+    tr_qty = np.empty(cap)
+    tr_entry_fee = np.empty(cap)
+    tr_exit_bar = np.empty(cap, dtype=np.int64)
+    tr_pnl = np.empty(cap)
+    tr_fees = np.empty(cap)
+    lg_trade = np.empty(n_leg_cap, dtype=np.int64)
+    lg_bar = np.empty(n_leg_cap, dtype=np.int64)
+    lg_price = np.empty(n_leg_cap)
+    lg_qty = np.empty(n_leg_cap)
+    lg_fee = np.empty(n_leg_cap)
+    lg_reason = np.empty(n_leg_cap, dtype=np.int64)
+    nt, nl = _core(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp_alloc_frac, plan,
+                   lo_o, lo_h, lo_l, lo_start, lo_end, True, stats, eq, tr_entry_bar, tr_entry_price, tr_qty,
+                   tr_entry_fee, tr_exit_bar, tr_pnl, tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee,
+                   lg_reason)
+    return (tr_entry_bar[:nt], tr_entry_price[:nt], tr_qty[:nt], tr_entry_fee[:nt], tr_exit_bar[:nt],
+            tr_pnl[:nt], tr_fees[:nt], lg_trade[:nl], lg_bar[:nl], lg_price[:nl], lg_qty[:nl], lg_fee[:nl],
+            lg_reason[:nl], eq, stats)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def grid_nb(o, h, l, c, atr, lines, entry_rules, exit_rules, tp_level_frac, tp_alloc_frac, plan,
+            lo_o, lo_h, lo_l, lo_start, lo_end):
+    """Run the :func:`simulate_nb` rules for many signal parameter combinations; stats only.
+
+    Parameters
+    ----------
+    entry_rules, exit_rules : float64 arrays, shape (n_combos, 9)
+        One rule pair per combination, over the shared `lines` (indicators computed once per
+        distinct parameter value). Other parameters as :func:`simulate_nb`.
+
+    Returns
+    -------
+    float64 array, shape (n_combos, N_STATS)
+        The ``S_*`` statistics of each combination, computed on the fly (no per-combination
+        equity curve or trade list is allocated). Combinations run in parallel (``prange``).
+    """
+    m = entry_rules.shape[0]
+    out = np.zeros((m, N_STATS))
+    e_i = np.empty(0, dtype=np.int64)
+    e_f = np.empty(0)
+    for k in nb.prange(m):
+        row = np.zeros(N_STATS)
+        _core(o, h, l, c, atr, lines, entry_rules[k], exit_rules[k], tp_level_frac, tp_alloc_frac, plan,
+              lo_o, lo_h, lo_l, lo_start, lo_end, False, row, e_f, e_i, e_f, e_f, e_f, e_i, e_f, e_f,
+              e_i, e_i, e_f, e_f, e_f, e_i)
+        out[k] = row
+    return out
+
+
+def run_simulation(*args) -> Fills:
+    """Call :func:`simulate_nb` and wrap its tuple in :class:`Fills`."""
+    return Fills(*simulate_nb(*args))
