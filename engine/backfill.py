@@ -59,8 +59,11 @@ logger = logging.getLogger(__name__)
 #: Exchanges SCALP backfills from.
 SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "kraken", "bitvavo")
 
-#: ccxt errors that are retried with backoff.
-RETRYABLE_ERRORS: tuple[type[Exception], ...] = (ccxt.NetworkError, ccxt.BadResponse)
+#: ccxt errors that are retried with backoff: OperationFailed is ccxt's class of failures that may
+#: clear up on retry (NetworkError: RequestTimeout, RateLimitExceeded, DDoSProtection,
+#: ExchangeNotAvailable...; BadResponse; Binance -1000 "unknown error"). ExchangeError and its
+#: subclasses (BadSymbol, AuthenticationError, BadRequest...) are never retried.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (ccxt.OperationFailed,)
 
 
 @dataclass(frozen=True)
@@ -528,7 +531,7 @@ def _fetch_range(
             except _BadPage as e:
                 if attempt >= retry.max_attempts:
                     raise DataError(
-                        f"{e}. The exchange kept sending it ({attempt} tries); nothing of that page was stored."
+                        f"{str(e).rstrip('.')}; the exchange kept sending it ({attempt} tries), nothing of that page was stored"
                     ) from None
                 delay = retry.delay_s(attempt)
                 logger.warning("%s: invalid page (%s); retry %d/%d in %.1f s", what, e, attempt + 1, retry.max_attempts, delay)
@@ -691,11 +694,11 @@ def backfill_pair(
     except ExchangeUnreachableError:
         raise
     except ccxt.BaseError as e:
-        error = f"{what}: {type(e).__name__}: {str(e)[:300]}"
+        error = f"{what}: {type(e).__name__}: {str(e)[:600]}"
     except (EngineError, OSError) as e:
-        error = f"{what}: {type(e).__name__}: {str(e)[:300]}"
+        error = f"{what}: {type(e).__name__}: {str(e)[:600]}"
     except Exception as e:  # filelock.Timeout and friends: report per pair, the cycle goes on
-        error = f"{what}: {type(e).__name__}: {str(e)[:300]}"
+        error = f"{what}: {type(e).__name__}: {str(e)[:600]}"
     if error:
         logger.error("%s", error)
     rows_total, first_ms, last_ms = _summary(path, timeframe)

@@ -251,6 +251,7 @@ def _ohlcv_problem(
     for name, col in (("open", o), ("high", h), ("low", lo), ("close", c)):
         checks.append((col <= 0, name, col, "a price > 0"))
     checks.append((v < 0, "volume", v, "volume >= 0"))
+    checks.append((h < lo, "high", h, "high >= low"))
     checks.append((lo > np.minimum(o, c), "low", lo, "low <= min(open, close)"))
     checks.append((h < np.maximum(o, c), "high", h, "high >= max(open, close)"))
     if step_ms is not None:
@@ -266,9 +267,11 @@ def _ohlcv_problem(
             value = col[hits[0]]
             shown = str(int(value)) if name == "timestamp" else repr(float(value))
             if name == "low" and expected.startswith("low <="):
-                shown += f" (open {o[hits[0]]!r}, close {c[hits[0]]!r}, high {h[hits[0]]!r})"
-            if name == "high" and expected.startswith("high >="):
-                shown += f" (open {o[hits[0]]!r}, close {c[hits[0]]!r}, low {lo[hits[0]]!r})"
+                shown += f" (open {float(o[hits[0]])!r}, close {float(c[hits[0]])!r}, high {float(h[hits[0]])!r})"
+            if name == "high" and expected == "high >= low":
+                shown += f" (low {float(lo[hits[0]])!r})"
+            elif name == "high" and expected.startswith("high >="):
+                shown += f" (open {float(o[hits[0]])!r}, close {float(c[hits[0]])!r}, low {float(lo[hits[0]])!r})"
             first = (int(hits[0]), name, shown, expected)
     return first
 
@@ -278,7 +281,7 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, whe
 
     Checks: columns exactly ``open high low close volume``; UTC DatetimeIndex; timestamps
     ascending and unique and (with `timeframe`) on the timeframe grid; finite numbers, prices > 0,
-    ``low <= min(open, close) <= max(open, close) <= high``; ``volume >= 0``.
+    ``high >= low``, ``low <= min(open, close) <= max(open, close) <= high``; ``volume >= 0``.
 
     Parameters
     ----------

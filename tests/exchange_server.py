@@ -72,7 +72,7 @@ FAULT_KINDS = (
 
 @dataclass
 class Fault:
-    """One injected fault: applies to the next `count` matching requests (None = all)."""
+    """One injected fault: applies to `count` matching requests (None = all) after skipping `after`."""
 
     endpoint: str
     kind: str
@@ -84,7 +84,9 @@ class Fault:
     index: int = 0
     body: dict | None = None
     symbol: str | None = None
+    after: int = 0
     hits: int = 0
+    seen: int = 0
 
 
 @dataclass
@@ -279,6 +281,9 @@ class ExchangeServer:
                     continue
                 if fault.count is not None and fault.hits >= fault.count:
                     continue
+                fault.seen += 1
+                if fault.seen <= fault.after:  # let the first `after` matching requests through
+                    continue
                 fault.hits += 1
                 return fault
         return None
@@ -333,10 +338,11 @@ def _make_handler(server: ExchangeServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
             payload = raw if raw is not None else json.dumps(body).encode("utf-8")
+            headers = dict(headers or {})
             self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json;charset=UTF-8"))
             self.send_header("Content-Length", str(len(payload)))
-            for key, value in (headers or {}).items():
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
             try:
@@ -357,7 +363,11 @@ def _make_handler(server: ExchangeServer) -> type[BaseHTTPRequestHandler]:
                 if fault.kind == "status":
                     record.status = fault.status
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                    body = fault.body or {"code": -1003 if fault.status in (418, 429) else -1000, "msg": f"injected HTTP {fault.status}"}
+                    if fault.body is None and fault.status >= 500:  # as a load balancer answers: HTML
+                        html = f"<html><body><h1>{fault.status} Service Unavailable</h1></body></html>"
+                        headers["Content-Type"] = "text/html"
+                        return self._send(fault.status, None, headers, raw=html.encode())
+                    body = fault.body or {"code": -1003, "msg": "Too much request weight used; injected HTTP %d" % fault.status}
                     return self._send(fault.status, body, headers)
                 if fault.kind == "timeout":
                     time.sleep(fault.delay_s)

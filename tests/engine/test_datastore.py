@@ -135,8 +135,10 @@ def test_write_refuses_invalid_candles_and_keeps_the_old_file(tmp_path):
     path = ds.candle_path(tmp_path, "BTCUSDT", "1m")
     good = frame([(T0, 1, 2, 0.5, 1.5, 1)])
     ds.write_candles(path, good)
-    with pytest.raises(DataError, match=r"row 0: high 0.4 .*expected high >= max\(open, close\)"):
-        ds.write_candles(path, frame([(T0, 1, 0.4, 0.5, 1.5, 1)]))
+    with pytest.raises(DataError, match=r"row 0: high 1.4 .*expected high >= max\(open, close\)"):
+        ds.write_candles(path, frame([(T0, 1, 1.4, 0.5, 1.5, 1)]))
+    with pytest.raises(DataError, match=r"row 0: high 0.4 \(low 0.5\), expected high >= low"):
+        ds.write_candles(path, frame([(T0, 0.45, 0.4, 0.5, 0.45, 1)]))
     assert ds.read_candles(path).equals(good)
     assert [p.name for p in path.parent.iterdir() if ".tmp-" in p.name] == []
 
