@@ -92,6 +92,8 @@ CARD_METRICS: tuple[tuple[str, str, int], ...] = TABLE_METRICS + (
     ("expectancy_pct", "Expectancy [%/trade]", 3),
     ("exposure_pct", "Exposure [%]", 1),
 )
+#: Metrics where a smaller value is better (the table sorts them ascending on the first tap).
+_LOWER_IS_BETTER = frozenset({"max_drawdown_pct"})
 _TF_ORDER = {"1m": 0, "5m": 1, "15m": 2, "1h": 3, "4h": 4, "1d": 5}
 
 
@@ -722,7 +724,7 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
                          "entry_set": key[2], "params": fmt_params(r.get("params")),
                          "promoted": key in promoted_keys, "cells": cells_})
         rows.sort(key=lambda x: (x["pair"], _TF_ORDER.get(x["tf"], 99), x["entry_set"]))
-        table = {"rows": rows, "metrics": [(label, dec) for _, label, dec in TABLE_METRICS],
+        table = {"rows": rows, "metrics": [(label, dec, k in _LOWER_IS_BETTER) for k, label, dec in TABLE_METRICS],
                  "tfs": sorted({r["tf"] for r in rows}, key=lambda t: _TF_ORDER.get(t, 99)),
                  "generated": fmt_ms(summary.get("generated_at_ms")), "config_id": summary.get("config_id")}
 

@@ -126,6 +126,9 @@ def start_tunnel(port: int, *, token_env: str = "NGROK_AUTHTOKEN", basic_auth_en
         logger.error("ngrok tunnel not started: %s; the dashboard is only on the local URL", e)
         _write_url(urls_dir, None)
         return None
+    pyngrok_logger = logging.getLogger("pyngrok")
+    saved_level = pyngrok_logger.level
+    pyngrok_logger.setLevel(logging.CRITICAL)  # its start-up chatter would repeat our one line
     try:
         from pyngrok import conf, installer, ngrok
 
@@ -150,6 +153,8 @@ def start_tunnel(port: int, *, token_env: str = "NGROK_AUTHTOKEN", basic_auth_en
                        type(e).__name__, reason)
         _write_url(urls_dir, None)
         return None
+    finally:
+        pyngrok_logger.setLevel(saved_level)
     if public.startswith("http://"):
         public = "https://" + public[len("http://"):]
     _tunnels.append(tunnel)

@@ -104,7 +104,7 @@
         var th = btn.closest("th"), col = +th.getAttribute("data-col");
         var numeric = th.getAttribute("data-type") === "num";
         if (state.sort === col) state.dir = -state.dir;
-        else { state.sort = col; state.dir = numeric ? -1 : 1; }  /* numbers: best first */
+        else { state.sort = col; state.dir = numeric && !th.hasAttribute("data-low") ? -1 : 1; }  /* best first */
         applySort(); save();
       });
     });
@@ -136,6 +136,10 @@
       sessionStorage.setItem(KEY, JSON.stringify(s));
     } catch (e) { /* ignore */ }
   }
+
+  /* ---------- log: newest lines in view ---------- */
+  var log = $("pre.log");
+  if (log) log.scrollTop = log.scrollHeight;
 
   /* ---------- charts: fetched and drawn when scrolled near ---------- */
   var cache = {};
