@@ -41,6 +41,11 @@ TRADE_COLUMNS = (
 LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee_quote", "reason")
 
 
+def index_ms(index: pd.DatetimeIndex) -> IntArray:
+    """Return candle open times as int64 epoch milliseconds, whatever the index's time unit."""
+    return np.asarray(index.as_unit("ms").asi8, dtype=np.int64)
+
+
 def reason_name(code: int) -> str:
     """Return the exit reason word of a kernel code: ``tp1``… for ladder steps, else sl be trail signal time end."""
     code = int(code)
@@ -117,7 +122,7 @@ class BacktestResult:
         eq = self.equity.to_numpy(dtype=np.float64)
         peak = np.maximum.accumulate(eq) if eq.size else eq
         dd = (peak - eq) / peak * 100.0 if eq.size else eq
-        ts = (self.equity.index.asi8 // 1_000_000).astype(np.int64) if len(eq) else np.empty(0, np.int64)
+        ts = index_ms(self.equity.index)
         trades = [
             {"entry_ms": int(r.entry_ms), "entry_price": float(r.entry_price), "exit_ms": int(r.exit_ms),
              "exit_price": float(r.exit_price), "reason": r.exit_reason, "pnl_quote": float(r.pnl_quote)}
@@ -144,7 +149,7 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
         raise DataError(f"{where}: no candles; backfill or load candles first")
     if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
         raise DataError(f"{where}: index must be a tz-aware UTC DatetimeIndex of candle open times")
-    ts = candles.index.asi8
+    ts = index_ms(candles.index)
     if ts.size > 1:
         bad = np.flatnonzero(np.diff(ts) <= 0)
         if bad.size:
@@ -166,14 +171,14 @@ def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: 
     if lower is None:
         return empty_f, empty_f, empty_f, empty_i, empty_i
     check_candles(lower, where="lower_candles")
-    step_ns = timeframe_to_ms(timeframe) * 1_000_000
-    lo_ts = lower.index.asi8
-    bar_ts = candles.index.asi8
-    if lo_ts.size > 1 and np.diff(lo_ts).min() >= step_ns:
-        raise DataError(f"lower_candles: spacing {int(np.diff(lo_ts).min()) // 1_000_000} ms is not below the "
+    step_ms = timeframe_to_ms(timeframe)
+    lo_ts = index_ms(lower.index)
+    bar_ts = index_ms(candles.index)
+    if lo_ts.size > 1 and np.diff(lo_ts).min() >= step_ms:
+        raise DataError(f"lower_candles: spacing {int(np.diff(lo_ts).min())} ms is not below the "
                         f"{timeframe} bars; pass candles of a lower timeframe (e.g. 1m under 5m)")
     start = np.searchsorted(lo_ts, bar_ts, side="left").astype(np.int64)
-    end = np.searchsorted(lo_ts, bar_ts + step_ns, side="left").astype(np.int64)
+    end = np.searchsorted(lo_ts, bar_ts + step_ms, side="left").astype(np.int64)
     return (np.ascontiguousarray(lower["open"].to_numpy(np.float64)),
             np.ascontiguousarray(lower["high"].to_numpy(np.float64)),
             np.ascontiguousarray(lower["low"].to_numpy(np.float64)), start, end)
@@ -295,7 +300,7 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
 def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
                        **meta: Any) -> BacktestResult:
     nt = f.entry_bar.shape[0]
-    ts_ms = (index.asi8 // 1_000_000).astype(np.int64)
+    ts_ms = index_ms(index)
     leg_reason = [reason_name(r) for r in f.leg_reason]
     legs = pd.DataFrame({
         "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": ts_ms[f.leg_bar], "bar": f.leg_bar,

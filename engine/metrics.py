@@ -217,5 +217,5 @@ def _check_equity(equity_quote: FloatArray) -> FloatArray:
     eq = np.asarray(equity_quote, dtype=np.float64)
     if eq.size and (not np.isfinite(eq).all() or (eq <= 0.0).any()):
         bad = int(np.flatnonzero(~np.isfinite(eq) | (eq <= 0.0))[0])
-        raise DataError(f"equity[{bad}] = {eq[bad]!r}: expected a finite value > 0 (quote)")
+        raise DataError(f"equity[{bad}] = {float(eq[bad])!r}: expected a finite value > 0 (quote)")
     return eq

@@ -1,0 +1,120 @@
+"""run_backtest / run_grid / run_single_csv on real candles: agreement, outputs, bad input."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import metrics
+from engine.backtest import (
+    LEG_COLUMNS, TRADE_COLUMNS, check_candles, index_ms, run_backtest, run_grid, run_single_csv,
+)
+from engine.errors import ConfigError, DataError
+from engine.exits import Costs, ExitPlan
+from tests.engine.reference_simulator import load_sample_slice
+
+PLAN = ExitPlan(tp_ladder="0.3:50,0.6:30,0.9:20", sl_pct=-0.4, breakeven=True, breakeven_offset_pct=0.02,
+                max_hold_bars=120)
+COSTS = Costs(10, 2)
+
+
+@pytest.fixture(scope="module")
+def btc():
+    return load_sample_slice("BTCUSDT", 0, 4000)
+
+
+def _same(a: dict, b: dict) -> None:
+    for k in metrics.METRIC_KEYS:
+        if isinstance(a[k], float) and math.isnan(a[k]):
+            assert math.isnan(b[k]), k
+        else:
+            assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12), k
+
+
+GRIDS = {
+    "sma_cross": [{"fast": f, "slow": s} for f in (5, 10) for s in (20, 40)],
+    "ema_cross": [{"fast": 8, "slow": 21}, {"fast": 12, "slow": 26}],
+    "rsi_revert": [{"period": 14, "oversold": 30, "exit_level": 55}, {"period": 7, "oversold": 25, "exit_level": 60}],
+    "bollinger_breakout": [{"period": 20, "n_std": 2.0}, {"period": 20, "n_std": 1.5}],
+    "donchian_breakout": [{"period": 20}, {"period": 55}],
+}
+
+
+@pytest.mark.parametrize("signal", sorted(GRIDS))
+def test_grid_metrics_equal_single_runs(btc, signal):
+    plan = ExitPlan(tp_ladder="0.5:100", sl_atr_mult=2.0, trail_pct=0.8) if signal == "donchian_breakout" else PLAN
+    grid = run_grid(btc, signal, GRIDS[signal], plan, COSTS, timeframe="1m")
+    assert len(grid) == len(GRIDS[signal])
+    for params, g in zip(GRIDS[signal], grid):
+        r = run_backtest(btc, signal, params, plan, COSTS, timeframe="1m")  # trade list on demand
+        _same(g, r.metrics)
+        assert g["params"] == r.params and g["ambiguity"] == r.ambiguity
+
+
+def test_result_outputs(btc):
+    r = run_backtest(btc, "sma_cross", {"fast": 10, "slow": 30}, PLAN, COSTS, timeframe="1m")
+    assert list(r.trades.columns) == list(TRADE_COLUMNS) and list(r.legs.columns) == list(LEG_COLUMNS)
+    assert r.metrics["n_trades"] == len(r.trades) > 10
+    assert set(r.legs["reason"]) <= {"tp1", "tp2", "tp3", "sl", "be", "signal", "time", "end"}
+    assert r.equity.index.equals(btc.index) and r.equity.iloc[0] == 10_000.0
+    # final equity = initial cash + sum of trade PnL (every trade closed by the end)
+    assert r.equity.iloc[-1] == pytest.approx(10_000.0 + r.trades["pnl_quote"].sum(), rel=1e-12)
+    # quantities per leg add up to the trade's quantity
+    q = r.legs.groupby("trade")["qty_base"].sum().to_numpy()
+    np.testing.assert_allclose(q, r.trades["qty_base"].to_numpy(), rtol=1e-12)
+    json.dumps(metrics.json_safe(r.metrics), allow_nan=False)
+    curve = r.curve_dict()
+    assert len(curve["timestamps_ms"]) == len(btc) and curve["trades"][0]["reason"] in r.legs["reason"].tolist()
+    assert curve["timestamps_ms"][0] == 1617321600000  # 2021-04-02 00:00 UTC
+
+
+def test_intrabar_refinement_with_1m_under_5m(btc):
+    five = btc.resample("5min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}).dropna()
+    plan = ExitPlan(tp_ladder="0.1:100", sl_pct=-0.1)  # tight levels: a few 5m bars touch both
+    plain = run_backtest(five, "sma_cross", {"fast": 3, "slow": 8}, plan, COSTS, timeframe="5m")
+    refined = run_backtest(five, "sma_cross", {"fast": 3, "slow": 8}, plan, COSTS, timeframe="5m", lower_candles=btc)
+    a, b = plain.ambiguity, refined.ambiguity
+    assert a["n_ambiguous_bars"] == a["n_unresolved_stop_first"] > 0
+    assert b["lower_timeframe_used"] and b["n_ambiguous_bars"] > 0
+    assert b["n_resolved_target_first"] + b["n_resolved_stop_first"] + b["n_unresolved_stop_first"] == b["n_ambiguous_bars"]
+    assert b["n_resolved_target_first"] + b["n_resolved_stop_first"] > 0
+    with pytest.raises(DataError, match="lower_candles: spacing 300000 ms is not below the 5m bars"):
+        run_backtest(five, "sma_cross", {}, plan, COSTS, timeframe="5m", lower_candles=five)
+
+
+def test_run_single_csv_writes_trades(tmp_path, btc):
+    csv = tmp_path / "1m.csv"
+    out = btc.copy()
+    out.insert(0, "timestamp", index_ms(btc.index))
+    out.to_csv(csv, index=False)
+    r = run_single_csv(csv, "1m", "sma_cross", {"fast": 10, "slow": 30}, ExitPlan(tp_ladder="1.0:100", sl_pct=-0.5),
+                       Costs(10, 0))
+    path = r.write_trades_csv(tmp_path / "out" / "trades.csv")
+    back = pd.read_csv(path)
+    assert list(back.columns) == list(TRADE_COLUMNS) and len(back) == r.metrics["n_trades"]
+    assert back["pnl_quote"].to_numpy() == pytest.approx(r.trades["pnl_quote"].to_numpy())
+    with pytest.raises(DataError, match="no such candle file"):
+        run_single_csv(tmp_path / "missing.csv", "1m", "sma_cross", {}, ExitPlan(), Costs())
+
+
+def test_bad_inputs(btc):
+    with pytest.raises(ConfigError, match="param_grid: expected a non-empty list"):
+        run_grid(btc, "sma_cross", [], PLAN, COSTS, timeframe="1m")
+    with pytest.raises(ConfigError, match=r"param_grid\[1\]: fast = 50 must be below slow = 20"):
+        run_grid(btc, "sma_cross", [{"fast": 5}, {"fast": 50, "slow": 20}], PLAN, COSTS, timeframe="1m")
+    with pytest.raises(ConfigError, match="timeframe '2m'"):
+        run_backtest(btc, "sma_cross", {}, PLAN, COSTS, timeframe="2m")
+    with pytest.raises(ConfigError, match="initial_cash_quote = 0"):
+        run_backtest(btc, "sma_cross", {}, PLAN, COSTS, timeframe="1m", initial_cash_quote=0)
+    bad = btc.iloc[:50].copy()
+    bad.iloc[7, bad.columns.get_loc("high")] = 1.0
+    with pytest.raises(DataError, match="candles row 7: open/high/low/close"):
+        check_candles(bad)
+    with pytest.raises(DataError, match="row 2: timestamp .* not after the previous row"):
+        check_candles(pd.concat([btc.iloc[:2], btc.iloc[1:3]]))
+    with pytest.raises(DataError, match="no candles"):
+        check_candles(btc.iloc[:0])

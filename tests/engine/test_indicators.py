@@ -1,0 +1,85 @@
+"""Indicator kernels: hand-checked small cases, pandas agreement on real candles, causality."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import indicators as ind
+from tests.engine.reference_simulator import load_sample_slice
+
+
+@pytest.fixture(scope="module")
+def btc():
+    return load_sample_slice("BTCUSDT", 0, 3000)
+
+
+def test_sma_hand_checked():
+    # (1+2+3)/3 = 2, (2+3+4)/3 = 3, (3+4+8)/3 = 5
+    out = ind.sma_nb(np.array([1.0, 2, 3, 4, 8]), 3)
+    assert np.isnan(out[:2]).all() and out[2:].tolist() == [2.0, 3.0, 5.0]
+
+
+def test_ema_hand_checked():
+    # span 3 → alpha 0.5: e0 = 2, e1 = 2 + 0.5 (4 − 2) = 3, e2 = 3 + 0.5 (1 − 3) = 2; warm-up 2 bars
+    out = ind.ema_nb(np.array([2.0, 4, 1]), 3)
+    assert np.isnan(out[:2]).all() and out[2] == 2.0
+
+
+def test_rsi_hand_checked():
+    # closes 1 2 3 2 3, period 2: changes +1 +1 −1 +1.
+    # t=2: gain (1+1)/2 = 1, loss 0 → 100; t=3: gain (1·1+0)/2 = .5, loss (0+1)/2 = .5 → 50;
+    # t=4: gain (.5+1)/2 = .75, loss (.5+0)/2 = .25 → RS 3 → 75.
+    out = ind.rsi_nb(np.array([1.0, 2, 3, 2, 3]), 2)
+    assert np.isnan(out[:2]).all() and out[2:].tolist() == [100.0, 50.0, 75.0]
+
+
+def test_atr_hand_checked():
+    # TR0 = 10−8 = 2; TR1 = max(11−9, |11−9|, |9−9|) = 2 → ATR1 = (2+2)/2 = 2;
+    # TR2 = max(14−10, |14−10|, |10−10|) = 4 → ATR2 = (2·1 + 4)/2 = 3.
+    h, l, c = np.array([10.0, 11, 14]), np.array([8.0, 9, 10]), np.array([9.0, 10, 13])
+    out = ind.atr_nb(h, l, c, 2)
+    assert np.isnan(out[0]) and out[1:].tolist() == [2.0, 3.0]
+
+
+def test_donchian_channels_exclude_the_current_bar():
+    x = np.array([1.0, 5, 2, 3, 9])
+    assert ind.highest_prev_nb(x, 2).tolist()[2:] == [5.0, 5.0, 3.0]
+    assert ind.lowest_prev_nb(x, 2).tolist()[2:] == [1.0, 2.0, 2.0]
+
+
+def test_agree_with_pandas_on_real_candles(btc):
+    c = btc["close"]
+    x = c.to_numpy()
+    np.testing.assert_allclose(ind.sma_nb(x, 20)[19:], c.rolling(20).mean().to_numpy()[19:], rtol=1e-12)
+    e = ind.ema_nb(x, 12)
+    np.testing.assert_allclose(e[11:], c.ewm(span=12, adjust=False).mean().to_numpy()[11:], rtol=1e-12)
+    np.testing.assert_allclose(ind.rolling_std_nb(x, 20)[19:], c.rolling(20).std(ddof=0).to_numpy()[19:], rtol=1e-8)
+    hh = btc["high"].rolling(15).max().shift(1).to_numpy()
+    np.testing.assert_array_equal(ind.highest_prev_nb(btc["high"].to_numpy(), 15)[15:], hh[15:])
+
+
+def test_sma_stays_exact_over_long_series():
+    x = np.random.default_rng(0).uniform(50_000, 60_000, 20_000)
+    ref = pd.Series(x).rolling(50).mean().to_numpy()
+    np.testing.assert_allclose(ind.sma_nb(x, 50)[49:], ref[49:], rtol=1e-12)
+
+
+CASES = {
+    "sma": lambda b: ind.sma_nb(b["close"], 10),
+    "ema": lambda b: ind.ema_nb(b["close"], 10),
+    "std": lambda b: ind.rolling_std_nb(b["close"], 10),
+    "rsi": lambda b: ind.rsi_nb(b["close"], 14),
+    "atr": lambda b: ind.atr_nb(b["high"], b["low"], b["close"], 14),
+    "hh": lambda b: ind.highest_prev_nb(b["high"], 20),
+    "ll": lambda b: ind.lowest_prev_nb(b["low"], 20),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_truncation_values_never_depend_on_later_bars(btc, name):
+    bars = {k: btc[k].to_numpy() for k in ("open", "high", "low", "close")}
+    full = CASES[name](bars)
+    for t in (30, 257, 1000):
+        part = CASES[name]({k: v[:t] for k, v in bars.items()})
+        np.testing.assert_array_equal(part, full[:t])
