@@ -648,7 +648,7 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
     cycle = status.get("cycle") if isinstance(status.get("cycle"), Mapping) else {}
     source = status.get("data_source") or summary.get("data_source")
     if source is None:
-        mode, mode_class = "not yet", "mode-none"
+        mode, mode_class = "waiting for the first cycle", "mode-none"
     elif str(source).lower() in ("offline sample", "sample", "offline"):
         mode, mode_class = "offline sample", "mode-offline"
     else:
@@ -728,12 +728,17 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
                  "tfs": sorted({r["tf"] for r in rows}, key=lambda t: _TF_ORDER.get(t, 99)),
                  "generated": fmt_ms(summary.get("generated_at_ms")), "config_id": summary.get("config_id")}
 
-    # cards
+    # cards: promotion stamps promoted_at / expires_at with the cycle's clock (the replay clock
+    # offline), so "expires in" is measured against that clock; only a wall clock ticks on the page
+    clock_now_ms = to_ms(clock.get("now_ms"))
+    clock_is_wall = clock.get("kind") != "replay"
+    ref_ms = now_ms if clock_is_wall or clock_now_ms is None else clock_now_ms
+    header["clock_is_wall"] = clock_is_wall
     cards = []
     for s in inputs.strategies:
         oos, ins = _metric_cells(s.get("metrics")), _metric_cells(s.get("in_sample"))
-        exp_ms = to_ms(s.get("expires_at"))
-        expired = exp_ms is not None and exp_ms <= now_ms
+        exp_ms = to_ms(s.get("expires_at_ms")) or to_ms(s.get("expires_at"))
+        expired = exp_ms is not None and exp_ms <= ref_ms
         cards.append({
             "id": _slug(_folder(s.get("pair")), s.get("timeframe"), s.get("entry_set")),
             "pair": _symbol(s.get("pair")), "tf": str(s.get("timeframe")),
@@ -741,9 +746,10 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
             "params": fmt_params(s.get("params")), "exit_plan": fmt_exit_plan(s.get("exit_plan")),
             "risk_mode": s.get("risk_mode"),
             "metrics": [(label, fmt_num(oos.get(k), dec), fmt_num(ins.get(k), dec)) for k, label, dec in CARD_METRICS],
-            "promoted_txt": fmt_ms(s.get("promoted_at")),
+            "promoted_txt": fmt_ms(to_ms(s.get("promoted_at_ms")) or s.get("promoted_at")),
             "expires_ms": exp_ms, "expires_txt": fmt_ms(exp_ms), "expired": expired,
-            "expires_rel": ("expired " if expired else "expires ") + fmt_relative(exp_ms, now_ms) if exp_ms else "no expiry",
+            "expires_rel": (("expired " if expired else "expires ") + fmt_relative(exp_ms, ref_ms)
+                            + ("" if clock_is_wall else " (replay clock)")) if exp_ms else "no expiry",
             "strategy": s,
         })
 
@@ -946,6 +952,8 @@ def render(runtime: Any, *, strategies_path: str | os.PathLike[str] | None = Non
                 card["has_equity"] = payload["equity"] is not None
                 card["has_candles"] = payload["candles"] is not None
                 card["n_trades_window"] = payload["n_trades_window"]
+                card["n_marks"] = len(payload["entries"]["t"]) + len(payload["exits"]["t"])
+                card["n_candles"] = len(payload["candles"]["t"]) if payload["candles"] else 0
             del card["strategy"]
         plotly_name = ensure_plotly_js(public).name
         for p in inputs.problems:

@@ -87,6 +87,10 @@ def _toy_curve(df: pd.DataFrame, fast: int, slow: int, *, cash: float = 10_000.0
     return ts.astype(np.int64), equity, drawdown, trades
 
 
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _gaps(index_ms: np.ndarray, tf_ms: int) -> list[tuple[int, int, int]]:
     d = np.diff(index_ms)
     out = []
@@ -183,18 +187,25 @@ def write_sample_inputs(root: Path, *, candle_days: float = 2.0, seed: int = 7) 
         oos = df.iloc[int(len(df) * 0.7):]
         params = dict(next(p for n_, _, p in ENTRY_SETS if n_ == entry))
         fast, slow = (params.get("fast", 9), params.get("slow", 30)) if "fast" in params else (8, 34)
-        ts, eq, dd, trades = _toy_curve(oos, fast, slow)
+        ts, eq, dd, trades = _toy_curve(oos, fast * 4, slow * 4, fee=0.0002)
         curve_name = f"{pair}_{tf}_{entry}.json"
         (reports / "curves" / curve_name).write_text(json.dumps({
             "timestamps_ms": ts.tolist(), "equity_quote": np.round(eq, 6).tolist(),
             "drawdown_pct": np.round(dd, 6).tolist(), "trades": trades}))
         row = next(r for r in rows if (r["pair"], r["timeframe"], r["entry_set"]) == (pair, tf, entry))
+        # the promoted row's out-of-sample numbers agree with its curve (test data, still coherent)
+        wins = [t for t in trades if t["pnl_quote"] > 0]
+        row["out_of_sample"].update({
+            "n_trades": len(trades), "total_return_pct": round(float(eq[-1] / eq[0] - 1) * 100, 4),
+            "max_drawdown_pct": round(float(dd.max()), 4),
+            "win_rate_pct": round(100 * len(wins) / len(trades), 4) if trades else None})
         strategies.append({
             "pair": pair, "timeframe": tf, "entry_set": entry, "signal": row["signal"],
             "params": row["params"], "exit_plan": EXIT_PLAN, "metrics": row["out_of_sample"],
             "in_sample": row["in_sample"],
-            "promoted_at": dt.datetime.fromtimestamp((wall_now_ms - 3_600_000) / 1000, dt.timezone.utc).isoformat(),
-            "expires_at": dt.datetime.fromtimestamp((wall_now_ms + 23 * 3_600_000) / 1000, dt.timezone.utc).isoformat(),
+            # promotion stamps with the cycle's clock: the replay clock offline
+            "promoted_at": _iso(replay_now_ms - 3_600_000), "promoted_at_ms": replay_now_ms - 3_600_000,
+            "expires_at": _iso(replay_now_ms + 23 * 3_600_000), "expires_at_ms": replay_now_ms + 23 * 3_600_000,
             "risk_mode": "aggressive", "curve": f"curves/{curve_name}",
         })
     import yaml

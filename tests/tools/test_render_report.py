@@ -56,7 +56,9 @@ def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session
     assert html.count('<article class="card strat') == len(PROMOTED)
     assert html.count('data-kind="equity"') == len(PROMOTED)
     assert html.count('data-kind="candles"') == len(PROMOTED)
-    assert "expires in 22 h" in html and "fast 9 · slow 21" in html
+    assert "expires in 23 h 00 min (replay clock)" in html and "fast 9 · slow 21" in html
+    assert "data-expires=" not in html  # the replay clock does not tick on the page
+    assert "Promoted 2021-05-02 23:00 UTC · aggressive · expires 2021-05-03 23:00 UTC" in html
     assert "TP 0.9%×50 1.4%×30 2.1%×20 · SL -0.5% · breakeven · max hold 240 bars" in html
     # summary table: 150 rows, IS and OOS side by side, promoted rows marked
     body = html.split('<table class="sum" id="sum">')[1].split("</table>")[0].split("<tbody>")[1]
@@ -172,6 +174,7 @@ def test_render_survives_odd_values_inside_files(dashboard_inputs):
     (rt.reports_dir / "summary.json").write_text(json.dumps(summary))
     strategies = yaml.safe_load(rt.strategies_path.read_text())
     strategies["strategies"][0]["expires_at"] = "not a date"
+    strategies["strategies"][0].pop("expires_at_ms")
     strategies["strategies"][1]["exit_plan"] = {"tp_ladder": "garbage"}
     rt.strategies_path.write_text(yaml.safe_dump(strategies))
     curve = rt.reports_dir / "curves" / "ETHUSDT_5m_rsi_revert.json"
@@ -183,6 +186,23 @@ def test_render_survives_odd_values_inside_files(dashboard_inputs):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "NEW/USDT" in html and "st-UNK" in html
     assert "no expiry" in html
+
+
+def test_expiry_is_measured_against_the_cycle_clock(dashboard_inputs):
+    rt = dashboard_inputs
+    strategies = yaml.safe_load(rt.strategies_path.read_text())
+    now = int(time.time() * 1000)
+    for s, hours in zip(strategies["strategies"], (5, -2)):
+        s.pop("expires_at_ms")
+        s["expires_at"] = rr.fmt_ms(now + hours * 3_600_000 + 120_000).replace(" UTC", "Z").replace(" ", "T")
+    strategies["strategies"] = strategies["strategies"][:2]
+    rt.strategies_path.write_text(yaml.safe_dump(strategies))
+    status = json.loads((rt.reports_dir / "status.json").read_text())
+    status["clock"] = {"kind": "wall", "now_ms": now, "label": "wall clock"}
+    (rt.reports_dir / "status.json").write_text(json.dumps(status))
+    html = _render(rt)
+    assert "expires in 5 h 0" in html and "expired 1 h 5" in html and "(replay clock)" not in html
+    assert html.count("data-expires=") == 2 and html.count('class="card strat expired"') == 1
 
 
 def test_missing_files_then_files_appear(dashboard_inputs):
