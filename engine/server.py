@@ -48,6 +48,11 @@ TOKEN_FILENAME = ".dashboard_token"
 #: The file a bare ``/<token>/`` redirects to.
 DASHBOARD_FILENAME = "dashboard.html"
 
+#: Sent with HTML: scripts and data only from this server (inline script/style of the page itself),
+#: no framing, no form posts, nothing loaded from elsewhere.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+                           "frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 _TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 _GZIP_MIN_BYTES = 512
@@ -315,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
         if is_text:
             self.send_header("Vary", "Accept-Encoding")
+        if ctype.startswith("text/html"):
+            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if encoding:
             self.send_header("Content-Encoding", encoding)
         self.end_headers()
@@ -370,6 +377,8 @@ class DashboardServer:
         Dashboard URL with the token path, ``http://127.0.0.1:<port>/<token>/dashboard.html``.
     base_url : str
         ``http://<host>:<port>/<token>/``: prefix of every file the server answers for.
+    path : str
+        ``<token>/dashboard.html``: what to append to a tunnel's public URL.
     host : str
         Bound address.
     port : int
@@ -387,6 +396,7 @@ class DashboardServer:
         self._token = httpd.token
         self.url: str = dashboard_url(self.host, self.port, self._token)
         self.base_url: str = self.url.rsplit("/", 1)[0] + "/"
+        self.path: str = f"{self._token}/{DASHBOARD_FILENAME}"
 
     def shutdown(self) -> None:
         """Stop serving, close the socket and join the serving thread (idempotent)."""

@@ -108,7 +108,10 @@ def test_dashboard_answers_200_with_headers(site):
     assert h["cache-control"] == "private, no-cache"
     assert h["content-type"] == "text/html; charset=utf-8"
     assert "content-encoding" not in h  # no Accept-Encoding → identity
+    assert "default-src 'self'" in h["content-security-policy"] and h["x-frame-options"] == "DENY"
+    assert h["referrer-policy"] == "no-referrer"
     assert site.server.url == f"http://127.0.0.1:{site.server.port}/{site.token}/dashboard.html"
+    assert site.server.path == f"{site.token}/dashboard.html" and site.server.url.endswith(site.server.path)
 
 
 def test_gzip_when_accepted_and_cached_per_file_version(site):

@@ -336,3 +336,30 @@ def test_main_bad_config_exits_2_with_one_line(monkeypatch, capsys):
 def test_gzip_of_page_is_small(rendered_session):
     raw = rendered_session.html_path.read_bytes()
     assert len(gzip.compress(raw)) < 60_000
+
+
+def test_rendered_dashboard_is_served_with_every_file_it_references(rendered_session, tmp_path):
+    """render → serve_public → every URL the page uses answers 200 under the token, gzip-compressed."""
+    import http.client
+
+    from engine.server import load_or_create_token, serve_public
+
+    rt = rendered_session
+    token = load_or_create_token(tmp_path / ".dashboard_token")
+    server = serve_public(rt.public_dir, "127.0.0.1", 0, token=token)
+    try:
+        html = rt.html_path.read_text(encoding="utf-8")
+        refs = ["dashboard.html", "version.json", re.search(r'<script src="([^"]+)"', html).group(1)]
+        refs += sorted(set(re.findall(r'data-src="([^"]+)"', html)))
+        assert len(refs) == 3 + len(PROMOTED)
+        for ref in refs:
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+            conn.request("GET", f"/{token}/{ref}", headers={"Accept-Encoding": "gzip"})
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert resp.status == 200, ref
+            assert resp.getheader("Content-Encoding") == "gzip", ref
+            assert gzip.decompress(body) == (rt.public_dir / ref).read_bytes()
+    finally:
+        server.shutdown()

@@ -23,8 +23,23 @@ def test_no_token_logs_one_line_and_removes_a_stale_url_file(tmp_path, caplog):
     assert start_tunnel(8888, env={"NGROK_AUTHTOKEN": "   "}, urls_dir=tmp_path) is None
 
 
-def test_bogus_token_without_network_fails_fast_and_cleanly(tmp_path, caplog):
-    """The ngrok binary is absent, so pyngrok tries to download it: offline this fails at once."""
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make urllib (pyngrok's downloader) see no network, even on a machine that has one: every
+    HTTP(S) request goes to a proxy on a closed loopback port and is refused at once."""
+    import urllib.request
+
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    urllib.request.install_opener(None)  # rebuild the default opener from the environment
+    yield
+    urllib.request.install_opener(None)
+
+
+def test_bogus_token_without_network_fails_fast_and_cleanly(tmp_path, caplog, no_network):
+    """The ngrok binary is absent, so pyngrok tries to download it: with no network this fails at once."""
     t0 = time.perf_counter()
     with caplog.at_level(logging.INFO):
         url = start_tunnel(8888, env={"NGROK_AUTHTOKEN": "bogus-token"}, urls_dir=tmp_path,
