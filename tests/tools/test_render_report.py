@@ -339,7 +339,8 @@ def test_gzip_of_page_is_small(rendered_session):
 
 
 def test_rendered_dashboard_is_served_with_every_file_it_references(rendered_session, tmp_path):
-    """render → serve_public → every URL the page uses answers 200 under the token, gzip-compressed."""
+    """render → serve_public → every URL the page uses answers 200 under the token, gzip-compressed
+    when it is worth it."""
     import http.client
 
     from engine.server import load_or_create_token, serve_public
@@ -359,7 +360,10 @@ def test_rendered_dashboard_is_served_with_every_file_it_references(rendered_ses
             body = resp.read()
             conn.close()
             assert resp.status == 200, ref
-            assert resp.getheader("Content-Encoding") == "gzip", ref
-            assert gzip.decompress(body) == (rt.public_dir / ref).read_bytes()
+            raw = (rt.public_dir / ref).read_bytes()
+            if len(raw) >= 512:  # tiny files (version.json) are not worth compressing
+                assert resp.getheader("Content-Encoding") == "gzip", ref
+                body = gzip.decompress(body)
+            assert body == raw
     finally:
         server.shutdown()
