@@ -366,6 +366,14 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
             f"{path} row {n_rows}: last line {last!r} has no line end (truncated write), "
             f"expected a complete row. {fix}"
         )
+    step_ms = timeframe_to_ms(timeframe) if timeframe is not None else None
+    fast = _read_fast(raw)
+    if fast is not None:  # well-formed numbers: only the candle rules are left to check
+        problem = _ohlcv_problem(fast[0], *fast[1:], step_ms)
+        if problem is not None:
+            row, column, found, expected = problem
+            raise DataError(f"{path} row {row + 1}: {column} {found}, expected {expected}. {fix}")
+        return candles_from_arrays(*fast)
     try:
         frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, ValueError) as e:
@@ -393,12 +401,37 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
                 f"{path} row {row + 1}: {col} {frame[col].iloc[row]!r}, expected a finite number. {fix}"
             )
         values.append(num)
-    step_ms = timeframe_to_ms(timeframe) if timeframe is not None else None
     problem = _ohlcv_problem(ts, *values, step_ms)
     if problem is not None:
         row, column, found, expected = problem
         raise DataError(f"{path} row {row + 1}: {column} {found}, expected {expected}. {fix}")
     return candles_from_arrays(ts, *values)
+
+
+def _read_fast(raw: bytes) -> tuple[IntArray, ...] | None:
+    """Parse a candle CSV whose fields are all well-formed numbers; None if any is not.
+
+    The slow path of read_candles then finds the offending row and value for the message.
+    """
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(raw), dtype={"timestamp": str, **{c: np.float64 for c in CANDLE_COLUMNS}},
+            engine="c", na_filter=True,
+        )
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
+        return None
+    if list(frame.columns) != ["timestamp", *CANDLE_COLUMNS]:
+        return None
+    stamps = frame["timestamp"]
+    if stamps.isna().any() or not stamps.str.fullmatch(r"-?[0-9]{1,19}").all():
+        return None
+    arrays = [stamps.astype(np.int64).to_numpy(dtype=np.int64)]
+    for col in CANDLE_COLUMNS:
+        values = frame[col].to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            return None
+        arrays.append(values)
+    return tuple(arrays)
 
 
 def quarantine_corrupt(path: str | os.PathLike, reason: str) -> Path:

@@ -55,6 +55,16 @@ def wait_ready(child: subprocess.Popen) -> None:
     assert line.strip() == "ready", f"child did not start: {line!r} {child.stderr.read()}"
 
 
+def finish(child: subprocess.Popen) -> tuple[str, str]:
+    """Wait for a child and return (stdout, stderr). Not communicate(): after readline() part of
+    stdout may sit in the text buffer, which communicate() would not see."""
+    child.wait(timeout=60)
+    out, err = child.stdout.read(), child.stderr.read()
+    child.stdout.close()
+    child.stderr.close()
+    return out, err
+
+
 def assert_prefix_or_equal(data_dir: Path, want: dict[str, pd.DataFrame], context: str) -> int:
     """Every CSV under data_dir is valid and a prefix of the source; return rows found."""
     total = 0
@@ -90,7 +100,7 @@ def test_sigkill_mid_write_leaves_valid_prefix_files(server, tmp_path):
     # a final, uninterrupted run completes the file, and no temporary file is left
     child = start_child(server, tmp_path, "BTCUSDT", "1m", limit, page=200)
     wait_ready(child)
-    out, err = child.communicate(timeout=60)
+    out, err = finish(child)
     assert child.returncode == 0, err
     assert assert_prefix_or_equal(tmp_path, want, "after the final run") == len(want["1m"])
     folder = tmp_path / "ohlcv" / "BTCUSDT"
@@ -103,8 +113,9 @@ def test_two_processes_backfilling_one_pair_leave_one_correct_file(server, tmp_p
     children = [start_child(server, tmp_path, "ETHUSDT", "5m", 600, page=50) for _ in range(2)]
     for child in children:
         wait_ready(child)
-    outputs = [child.communicate(timeout=60) for child in children]
+    outputs = [finish(child) for child in children]
     assert [c.returncode for c in children] == [0, 0], outputs
+    assert all(out.startswith("done ") for out, _ in outputs), outputs
     added = sorted(int(out.split()[1]) for out, _ in outputs)
     want = expected(server, "ETHUSDT", "5m", 600)
     assert added == [0, len(want)]  # the lock made the second wait, then find nothing new
