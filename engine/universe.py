@@ -153,9 +153,13 @@ def rank_tickers(
         base, q = symbol.split("/")
         if q != quote:
             continue
-        pair = base + q
         reason = None
-        if markets is not None:
+        try:
+            pair = pair_to_folder(symbol)
+        except ConfigError:
+            pair = base + q
+            reason = "symbol not usable as a folder name"
+        if reason is None and markets is not None:
             market = markets.get(symbol)
             if market is None or not market.get("spot", False):
                 reason = "not a spot market"

@@ -334,3 +334,74 @@ def test_sample_pairs_and_load_sample():
     assert ds.load_sample("BTCUSDT").iloc[0, 0] == 58720.45  # callers get copies
     with pytest.raises(DataError, match=r"sample pair 'FOOUSDT': not bundled, expected one of ADAUSDT"):
         ds.load_sample("FOOUSDT")
+
+
+# ------------------------------------------------------------------ properties
+
+import tempfile  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def gappy_minutes(draw, n_buckets_max: int = 8):
+    """Random valid 1m candles over whole 5m buckets: first and last minute present, holes inside."""
+    n_slots = 5 * draw(st.integers(1, n_buckets_max))
+    present = draw(st.lists(st.booleans(), min_size=n_slots, max_size=n_slots))
+    present[0] = present[-1] = True
+    rows = []
+    for k, keep in enumerate(present):
+        if not keep:
+            continue
+        o, c = draw(st.floats(1, 1e6)), draw(st.floats(1, 1e6))
+        h = max(o, c) * (1 + draw(st.floats(0, 0.05)))
+        lo = min(o, c) * (1 - draw(st.floats(0, 0.05)))
+        rows.append((T0 + k * MIN, o, h, lo, c, draw(st.floats(0, 1e9))))
+    return frame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(gappy_minutes())
+def test_property_resample_equals_pandas_and_never_bridges(candles):
+    ours = ds.resample_candles(candles, "5m", source_timeframe="1m")
+    agg = candles.resample("5min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    ).dropna(subset=["open"])
+    pd.testing.assert_frame_equal(ours, agg, check_freq=False, check_index_type=False)
+    ds.validate_candles(ours, "5m")
+    # a 5m bucket exists exactly when at least one of its minutes does
+    minutes = ds._index_ms(candles)
+    assert set(ds._index_ms(ours)) == set(minutes - minutes % 300_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(gappy_minutes(), st.sampled_from(["skip", "ffill"]))
+def test_property_gap_policy(candles, policy):
+    out = ds.apply_gap_policy(candles, "1m", policy)
+    n_missing = sum(g[2] for g in ds.find_gaps(candles, "1m"))
+    if policy == "skip":
+        assert out is candles
+        return
+    assert len(out) == len(candles) + n_missing and ds.find_gaps(out, "1m") == []
+    assert out.loc[candles.index].equals(candles)
+    inserted = out.drop(candles.index)
+    assert (inserted["volume"] == 0).all()
+    assert (inserted[["open", "high", "low"]].to_numpy() == inserted[["close"]].to_numpy()).all()
+    prev_close = out["close"].shift(1).loc[inserted.index]
+    assert (inserted["close"] == prev_close).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(gappy_minutes(n_buckets_max=4), st.randoms(use_true_random=False))
+def test_property_appending_chunks_in_any_order_stores_the_union(candles, rng):
+    order = list(range(len(candles)))
+    rng.shuffle(order)
+    cuts = sorted(rng.sample(range(1, len(order)), k=min(3, len(order) - 1))) if len(order) > 1 else []
+    chunks = [sorted(order[a:b]) for a, b in zip([0, *cuts], [*cuts, len(order)])]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ds.candle_path(tmp, "BTCUSDT", "1m")
+        added = sum(ds.append_candles(path, candles.iloc[chunk], source="binance") for chunk in chunks)
+        added += ds.append_candles(path, candles, source="binance")  # everything again: nothing new
+        assert added == len(candles)
+        assert ds.read_candles(path).equals(candles)  # floats survive the CSV exactly (repr)
