@@ -22,7 +22,8 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("SCALP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800},
+             "phone-dark": {"width": 390, "height": 844}}
 
 
 def _missing_reason() -> str | None:
@@ -70,8 +71,9 @@ def served(sample_inputs_dir, tmp_path_factory):
 
 
 def _open(browser, url: str, size: str):
-    ctx = browser.new_context(viewport=VIEWPORTS[size], device_scale_factor=2 if size == "phone" else 1,
-                              is_mobile=size == "phone", has_touch=size == "phone")
+    phone = size.startswith("phone")
+    ctx = browser.new_context(viewport=VIEWPORTS[size], device_scale_factor=2 if phone else 1,
+                              is_mobile=phone, has_touch=phone, color_scheme="dark" if "dark" in size else "light")
     page = ctx.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
@@ -95,7 +97,7 @@ def _column(page, col: int) -> list[str]:
         "#sum tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{col}].textContent.trim())")
 
 
-@pytest.mark.parametrize("size", ["phone", "desktop"])
+@pytest.mark.parametrize("size", ["phone", "desktop", "phone-dark"])
 def test_dashboard_in_chromium(browser, served, size):
     ctx, page, problems = _open(browser, served.server.url, size)
     try:
@@ -111,24 +113,24 @@ def test_dashboard_in_chromium(browser, served, size):
         assert max(widths) <= VIEWPORTS[size]["width"] + 0.5
         # the state grid answers a tap with the last candle time
         cell = page.locator(".grid .st").first
-        cell.tap() if size == "phone" else cell.click()
+        cell.tap() if size.startswith("phone") else cell.click()
         assert "last candle 2021-05-02" in page.locator("#state-detail").inner_text()
         # the summary table sorts on a tap: OOS return, best first, then reversed
         header = page.locator('#sum th[data-col="3"] button')
         header.scroll_into_view_if_needed()
-        header.tap() if size == "phone" else header.click()
+        header.tap() if size.startswith("phone") else header.click()
         values = [float(v) for v in _column(page, 3) if v != "—"]
         assert len(values) > 100 and values == sorted(values, reverse=True)
         assert page.get_attribute('#sum th[data-col="3"]', "aria-sort") == "descending"
-        header.tap() if size == "phone" else header.click()
+        header.tap() if size.startswith("phone") else header.click()
         values = [float(v) for v in _column(page, 3) if v != "—"]
         assert values == sorted(values)
         dd_header = page.locator('#sum th[data-col="9"] button')  # Max DD OOS: lower is better
-        dd_header.tap() if size == "phone" else dd_header.click()
+        dd_header.tap() if size.startswith("phone") else dd_header.click()
         values = [float(v) for v in _column(page, 9) if v != "—"]
         assert values == sorted(values) and page.get_attribute('#sum th[data-col="9"]', "aria-sort") == "ascending"
         pair_header = page.locator('#sum th[data-col="0"] button')
-        pair_header.tap() if size == "phone" else pair_header.click()
+        pair_header.tap() if size.startswith("phone") else pair_header.click()
         assert _column(page, 0) == sorted(_column(page, 0), key=lambda s: s.replace("★", "").strip().lower())
         # ... and filters
         page.fill("#q", "eth donchian")

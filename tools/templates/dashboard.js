@@ -150,7 +150,11 @@
     });
     return cache[src];
   }
-  var FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11, color: "#3b424b" };
+  var css = getComputedStyle(root);
+  function cssVar(name, fallback) { return (css.getPropertyValue(name) || "").trim() || fallback; }
+  var GRID = cssVar("--grid", "#e6e9ed");
+  var FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11,
+               color: cssVar("--muted", "#3b424b") };
   var CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false };
   function baseLayout(h) {
     return { height: h, margin: { l: 52, r: 10, t: 8, b: 30 }, showlegend: false, dragmode: false,
@@ -159,16 +163,16 @@
   }
   function drawEquity(div, d) {
     var e = d.equity;
-    var traces = [{ type: "scatter", mode: "lines", x: e.t, y: e.e, line: { color: "#0b63c5", width: 1.6 },
+    var traces = [{ type: "scatter", mode: "lines", x: e.t, y: e.e, line: { color: cssVar("--accent", "#0b63c5"), width: 1.6 },
       name: "Equity", hovertemplate: "%{y:,.2f}<extra>equity</extra>" }];
     var lay = baseLayout(div.clientHeight || 240);
-    lay.xaxis = { type: "date", anchor: "y2", gridcolor: "#e6e9ed", nticks: 5 };
-    lay.yaxis = { domain: e.d ? [0.34, 1] : [0, 1], gridcolor: "#e6e9ed", tickformat: ",.0f", nticks: 5 };
+    lay.xaxis = { type: "date", anchor: "y2", gridcolor: GRID, nticks: 5 };
+    lay.yaxis = { domain: e.d ? [0.34, 1] : [0, 1], gridcolor: GRID, tickformat: ",.0f", nticks: 5 };
     if (e.d) {
       traces.push({ type: "scatter", mode: "lines", x: e.t, y: e.d, yaxis: "y2", fill: "tozeroy",
         line: { color: "#cf222e", width: 1 }, fillcolor: "rgba(207,34,46,.18)", name: "Drawdown",
         hovertemplate: "%{y:.2f} %<extra>drawdown</extra>" });
-      lay.yaxis2 = { domain: [0, 0.26], gridcolor: "#e6e9ed", ticksuffix: "%", nticks: 3, rangemode: "tozero" };
+      lay.yaxis2 = { domain: [0, 0.26], gridcolor: GRID, ticksuffix: "%", nticks: 3, rangemode: "tozero" };
     } else {
       lay.xaxis.anchor = "y";
     }
@@ -186,8 +190,8 @@
       y: d.exits.p, text: d.exits.txt, name: "Exit", hovertemplate: "%{text}<extra></extra>",
       marker: { symbol: "triangle-down", size: 11, color: "#e36209", line: { color: "#fff", width: 1 } } });
     var lay = baseLayout(div.clientHeight || 280);
-    lay.xaxis = { type: "date", rangeslider: { visible: false }, gridcolor: "#e6e9ed", nticks: 5 };
-    lay.yaxis = { gridcolor: "#e6e9ed", nticks: 6, tickformat: ",.6~g" };
+    lay.xaxis = { type: "date", rangeslider: { visible: false }, gridcolor: GRID, nticks: 5 };
+    lay.yaxis = { gridcolor: GRID, nticks: 6, tickformat: ",.6~g" };
     return Plotly.newPlot(div, traces, lay, CONFIG);
   }
   function message(div, text) { div.innerHTML = '<div class="msg"></div>'; div.firstChild.textContent = text; }
