@@ -30,7 +30,8 @@ Use::
     with ExchangeServer(pairs=["BTCUSDT"], now_ms=...) as server:
         exchange = engine.backfill.make_exchange("binance", urls=server.url, timeout_ms=2000)
 
-or the pytest fixture :func:`exchange_server`, or ``python -m tests.exchange_server --port 8765``.
+or the pytest fixture :func:`exchange_server`, or ``python -m tests.exchange_server --port 8765``
+(serve) / ``python -m tests.exchange_server --bench`` (time a backfill through ccxt, print JSON).
 """
 from __future__ import annotations
 
@@ -451,12 +452,40 @@ if pytest is not None:
             server.stop()
 
 
+def bench(pairs: list[str], timeframes: list[str], limit: int) -> dict:
+    """Backfill `pairs` × `timeframes` from empty through the real ccxt client; return figures."""
+    import tempfile
+
+    from engine import backfill
+
+    with ExchangeServer(pairs=pairs) as server, tempfile.TemporaryDirectory() as tmp:
+        exchange = backfill.make_exchange("binance", urls=server.url)
+        exchange.rateLimit = 1
+        started = time.perf_counter()
+        results = backfill.backfill_pairs(exchange, pairs, timeframes, tmp, limit=limit, now_ms=server.now_ms)
+        elapsed = time.perf_counter() - started
+    n_candles = sum(r.rows_added for r in results)
+    return {
+        "pairs": len(pairs), "timeframes": len(timeframes), "candles": n_candles,
+        "requests": sum(r.n_requests for r in results), "seconds": round(elapsed, 3),
+        "candles_per_s": round(n_candles / elapsed, 1), "errors": [r.error for r in results if r.error],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Serve the bundled candles until interrupted (for benchmarks and manual ccxt sessions)."""
+    """Serve the bundled candles until interrupted, or (``--bench``) time a backfill and print figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--now-ms", type=int, default=None, help="server clock, epoch ms (default: end of sample)")
+    parser.add_argument("--bench", action="store_true",
+                        help="backfill --pairs × --tfs from empty through ccxt and print candles per second (JSON)")
+    parser.add_argument("--pairs", default="BTCUSDT,ETHUSDT,SOLUSDT", help="pairs for --bench, comma-separated")
+    parser.add_argument("--tfs", default="1m,5m,15m", help="timeframes for --bench, comma-separated")
+    parser.add_argument("--limit", type=int, default=5000, help="candles per pair × timeframe for --bench")
     args = parser.parse_args(argv)
+    if args.bench:
+        print(json.dumps(bench(args.pairs.split(","), args.tfs.split(","), args.limit)), flush=True)
+        return 0
     server = ExchangeServer(now_ms=args.now_ms).start(args.port)
     print(server.url, flush=True)
     try:
