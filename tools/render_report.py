@@ -1013,7 +1013,15 @@ def main(argv: list[str] | None = None) -> int:
         out = render(runtime, strategies_path=args.strategies, repo_root=repo_root)
         token = load_or_create_token(token_path(runtime))
         local = dashboard_url(runtime.html_host, runtime.html_port, token)
-        urls_file = write_dashboard_urls(getattr(runtime, "urls_dir", None) or repo_root, local, None)
+        urls_dir = Path(getattr(runtime, "urls_dir", None) or repo_root)
+        ngrok = None  # keep a tunnel link bot.py wrote: this CLI does not know about tunnels
+        try:
+            for line in (urls_dir / "dashboard_url.txt").read_text(encoding="utf-8").splitlines():
+                if line.startswith("ngrok: "):
+                    ngrok = line[len("ngrok: "):].strip() or None
+        except OSError:
+            pass
+        urls_file = write_dashboard_urls(urls_dir, local, ngrok)
     except EngineError as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 2

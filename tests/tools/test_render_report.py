@@ -318,12 +318,14 @@ def test_main_renders_from_the_runtime_config(dashboard_inputs, monkeypatch, cap
     for key, value in {"DATA_DIR": rt.data_dir, "REPORTS_DIR": rt.reports_dir, "LOGS_DIR": rt.logs_dir,
                        "PUBLIC_DIR": rt.public_dir, "STRATEGIES_FILE": rt.strategies_path, "URLS_DIR": rt.root}.items():
         monkeypatch.setenv(f"SCALP_{key}", str(value))
+    (rt.root / "dashboard_url.txt").write_text("local: old\nngrok: https://t.ngrok-free.app/x/dashboard.html\n")
     assert rr.main([]) == 0
     out = capsys.readouterr().out
     assert str(rt.public_dir / "dashboard.html") in out
     urls = (rt.root / "dashboard_url.txt").read_text()
     token = (rt.reports_dir.parent / ".dashboard_token").read_text().strip()
-    assert re.fullmatch(rf"local: http://127\.0\.0\.1:\d+/{re.escape(token)}/dashboard\.html\n", urls)
+    assert re.fullmatch(rf"local: http://127\.0\.0\.1:\d+/{re.escape(token)}/dashboard\.html\n"
+                        r"ngrok: https://t\.ngrok-free\.app/x/dashboard\.html\n", urls)
 
 
 def test_main_bad_config_exits_2_with_one_line(monkeypatch, capsys):
