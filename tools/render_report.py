@@ -408,6 +408,10 @@ def fmt_exit_plan(plan: Any) -> str:
     return " · ".join(out)
 
 
+def _list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
 def _folder(pair: Any) -> str:
     return str(pair or "").replace("/", "").upper()
 
@@ -676,8 +680,8 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
     grid = None
     states = status.get("states") if isinstance(status.get("states"), list) else None
     if states:
-        tfs = [str(t) for t in status.get("timeframes") or []]
-        pairs = [str(p) for p in status.get("pairs") or []]
+        tfs = [str(t) for t in _list(status.get("timeframes"))]
+        pairs = [str(p) for p in _list(status.get("pairs"))]
         cells: dict[tuple[str, str], dict] = {}
         for st in states:
             if not isinstance(st, Mapping):
@@ -764,8 +768,8 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
                            "spread": fmt_num(p.get("spread_pct"), 3)}
                           for i, p in enumerate(wl["pairs"]) if isinstance(p, Mapping)]}
 
-    errors = [e for e in status.get("errors") or [] if isinstance(e, Mapping)] if inputs.status else None
-    gaps = [g for g in status.get("gaps") or [] if isinstance(g, Mapping)] if inputs.status else None
+    errors = [e for e in _list(status.get("errors")) if isinstance(e, Mapping)] if inputs.status else None
+    gaps = [g for g in _list(status.get("gaps")) if isinstance(g, Mapping)] if inputs.status else None
     gap_rows = [{"pair": _symbol(g.get("pair")), "tf": g.get("timeframe"), "from": fmt_ms(g.get("from_ms")),
                  "to": fmt_ms(g.get("to_ms")), "n": fmt_value(g.get("n_missing"))} for g in gaps or []]
     err_rows = [{"pair": _symbol(e.get("pair")) if e.get("pair") else "—", "tf": e.get("timeframe") or "—",
@@ -932,7 +936,14 @@ def render(runtime: Any, *, strategies_path: str | os.PathLike[str] | None = Non
     with lock:
         now_ms = int(time.time() * 1000)
         inputs = load_inputs(runtime, strategies_path)
-        page = build_page(runtime, inputs, repo_root=repo_root, now_ms=now_ms)
+        try:
+            page = build_page(runtime, inputs, repo_root=repo_root, now_ms=now_ms)
+        except Exception as e:  # a report of a shape nobody expected: show what is left, never crash
+            logger.exception("dashboard: cannot use the reports as they are")
+            inputs.problems.append(f"reports of an unexpected shape ({type(e).__name__}: {e}); "
+                                   "states, strategies and the summary are hidden until the next cycle")
+            inputs = Inputs(log_tail=inputs.log_tail, problems=inputs.problems)
+            page = build_page(runtime, inputs, repo_root=repo_root, now_ms=now_ms)
         data_dir = getattr(runtime, "data_dir", None)
         charts_dir = public / "charts"
         referenced: set[str] = set()

@@ -188,6 +188,25 @@ def test_render_survives_odd_values_inside_files(dashboard_inputs):
     assert "no expiry" in html
 
 
+@pytest.mark.parametrize("status, summary, watchlist, strategies", [
+    ({"pairs": 5, "timeframes": "1m", "states": {"a": 1}, "cycle": [], "clock": "x", "errors": 3, "gaps": "no"},
+     {"rows": {"x": 1}, "clock": 3}, {"pairs": [1, None, "x"]}, "strategies: [1, x, {pair: 3, timeframe: []}]"),
+    ({"states": [{"pair": None, "timeframe": None, "state": None}], "data_source": 7, "clock": {"now_ms": "x"}},
+     {"rows": [{"pair": 1, "params": [1, 2], "in_sample": [], "out_of_sample": "x"}]},
+     {"pairs": [{"pair": None, "quote_volume_24h": "big"}]},
+     "strategies: [{pair: BTCUSDT, timeframe: 1m, metrics: 5, params: x, exit_plan: [], curve: 7}]"),
+    ([], [], [], "[]"),
+])
+def test_render_never_crashes_on_odd_shapes(dashboard_inputs, status, summary, watchlist, strategies):
+    rt = dashboard_inputs
+    (rt.reports_dir / "status.json").write_text(json.dumps(status))
+    (rt.reports_dir / "summary.json").write_text(json.dumps(summary))
+    (rt.reports_dir / "watchlist.json").write_text(json.dumps(watchlist))
+    rt.strategies_path.write_text(strategies)
+    html = _render(rt)
+    assert "</html>" in html and "Maintainer log" in html
+
+
 def test_expiry_is_measured_against_the_cycle_clock(dashboard_inputs):
     rt = dashboard_inputs
     strategies = yaml.safe_load(rt.strategies_path.read_text())
