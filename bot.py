@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if server and not args.no_tunnel:
             from tools.start_ngrok import start_tunnel
 
-            public = start_tunnel(server.port, urls_dir=rt.urls_dir)
+            public = start_tunnel(server.port, urls_dir=rt.urls_dir, dashboard_path=server.path)
             if public:
-                urls["ngrok"] = public.rstrip("/") + "/" + server.url.split("/", 3)[3]
+                urls["ngrok"] = public.rstrip("/") + "/" + server.path
         write_dashboard_urls(rt.urls_dir, urls["local"], urls["ngrok"])
 
         def render_dashboard(runtime, *, strategies_path=None, urls=None):
@@ -96,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                 logger.info("dashboard: %s", urls["ngrok"] or urls["local"])
                 cycle.loop(cfg, render=render_dashboard)
         finally:
-            if server and args.once:
+            if server:
                 server.shutdown()
+            if urls["ngrok"]:
+                from tools.start_ngrok import stop_tunnel
+
+                stop_tunnel()
         for label, url in urls.items():
             if url:
                 print(f"{label}: {url}")
