@@ -597,16 +597,18 @@ def append_candles(
 def last_candle_ms(path: str | os.PathLike) -> int | None:
     """Return the open time (ms) of the last candle of a CSV by reading only its tail.
 
-    Cheap (reads at most 4 KiB); does not validate the file. None if the file does not exist or
-    holds no candle row.
+    Cheap (reads at most 4 KiB; a ``.gz`` file is decompressed whole, ~10 ms for a month of 1m
+    candles); does not validate the file. None if the file does not exist or holds no candle row.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 4096))
-            tail = handle.read()
+        if path.suffix == ".gz":
+            import gzip
+
+            with gzip.open(path, "rb") as handle:
+                tail = handle.read()[-4096:]
+        else:
+            tail = _read_tail(path)
     except OSError:
         return None
     for line in reversed(tail.splitlines()):
@@ -616,6 +618,14 @@ def last_candle_ms(path: str | os.PathLike) -> int | None:
         if field == b"timestamp":
             return None
     return None
+
+
+def _read_tail(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 4096))
+        return handle.read()
 
 
 # --------------------------------------------------------------------------------------------

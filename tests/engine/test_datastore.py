@@ -205,6 +205,8 @@ def test_last_candle_ms_reads_the_tail(tmp_path):
     assert ds.last_candle_ms(path) is None
     write_text(path, GOOD)
     assert ds.last_candle_ms(path) == T0 + MIN
+    # the bundled gzip files too: last candle 2021-05-02 23:59 UTC
+    assert ds.last_candle_ms(ds.SAMPLE_DIR / "BTCUSDT" / "1m.csv.gz") == 1_619_999_940_000
 
 
 def test_concurrent_appends_from_threads_lose_nothing(tmp_path):
