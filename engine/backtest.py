@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+#: Bars per cache block in run_grid (see engine.simulator.grid_nb).
+GRID_BLOCK_BARS = 2048
+
 #: Columns of BacktestResult.trades, one row per round trip.
 TRADE_COLUMNS = (
     "trade", "entry_time", "entry_ms", "entry_bar", "entry_price", "qty_base", "exit_time", "exit_ms",
@@ -43,7 +47,9 @@ LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee
 
 def index_ms(index: pd.DatetimeIndex) -> IntArray:
     """Return candle open times as int64 epoch milliseconds, whatever the index's time unit."""
-    return np.asarray(index.as_unit("ms").asi8, dtype=np.int64)
+    per_ms = {"s": 0, "ms": 1, "us": 1_000, "ns": 1_000_000}[index.unit]
+    raw = index.asi8
+    return raw * 1000 if per_ms == 0 else (raw // per_ms if per_ms > 1 else raw.astype(np.int64, copy=False))
 
 
 def reason_name(code: int) -> str:
@@ -150,18 +156,14 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
     if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
         raise DataError(f"{where}: index must be a tz-aware UTC DatetimeIndex of candle open times")
     ts = index_ms(candles.index)
-    if ts.size > 1:
-        bad = np.flatnonzero(np.diff(ts) <= 0)
-        if bad.size:
-            r = int(bad[0]) + 1
-            raise DataError(f"{where} row {r}: timestamp {candles.index[r]} not after the previous row; "
-                            "sort and de-duplicate the candles")
-    ohlc = candles[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
-    ok = np.isfinite(ohlc).all(axis=1) & (ohlc > 0).all(axis=1)
-    ok &= (ohlc[:, 1] >= np.maximum(ohlc[:, 0], ohlc[:, 3])) & (ohlc[:, 2] <= np.minimum(ohlc[:, 0], ohlc[:, 3]))
-    if not ok.all():
-        r = int(np.flatnonzero(~ok)[0])
-        raise DataError(f"{where} row {r}: open/high/low/close {ohlc[r].tolist()}: expected finite prices > 0 "
+    ohlc = [np.ascontiguousarray(candles[k].to_numpy(dtype=np.float64)) for k in ("open", "high", "low", "close")]
+    row, kind = sim.first_bad_bar_nb(ts, *ohlc)
+    if kind == 1:
+        raise DataError(f"{where} row {row}: timestamp {candles.index[row]} not after the previous row; "
+                        "sort and de-duplicate the candles")
+    if kind == 2:
+        found = [float(a[row]) for a in ohlc]
+        raise DataError(f"{where} row {row}: open/high/low/close {found}: expected finite prices > 0 "
                         "with low ≤ open, close ≤ high; drop or refetch that candle")
 
 
@@ -297,40 +299,51 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
     return result
 
 
+def _reason_table(n_tp: int) -> npt.NDArray[np.object_]:
+    table = np.empty(sim.R_END + 1, dtype=object)
+    table[:] = ""
+    for k in range(1, min(n_tp, sim.R_SL - 1) + 1):
+        table[k] = f"tp{k}"
+    for code, name in sim.REASON_NAMES.items():
+        table[code] = name
+    return table
+
+
 def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
                        **meta: Any) -> BacktestResult:
     nt = f.entry_bar.shape[0]
-    ts_ms = index_ms(index)
-    leg_reason = [reason_name(r) for r in f.leg_reason]
+    names = _reason_table(int(f.leg_reason.max()) if f.leg_reason.size else 0)[f.leg_reason]
     legs = pd.DataFrame({
-        "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": ts_ms[f.leg_bar], "bar": f.leg_bar,
-        "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee, "reason": leg_reason,
+        "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": index_ms(index[f.leg_bar]), "bar": f.leg_bar,
+        "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee, "reason": names,
     }, columns=list(LEG_COLUMNS))
+    n_legs = np.bincount(f.leg_trade, minlength=nt) if nt else np.empty(0, np.int64)
     if nt:
         notional = np.bincount(f.leg_trade, weights=f.leg_qty * f.leg_price, minlength=nt)
         qty = np.bincount(f.leg_trade, weights=f.leg_qty, minlength=nt)
         exit_price = notional / qty
-        last_reason = [""] * nt
-        all_reasons: list[list[str]] = [[] for _ in range(nt)]
-        for t, r in zip(f.leg_trade.tolist(), leg_reason):
-            all_reasons[t].append(r)
-            last_reason[t] = r
-        n_legs = np.bincount(f.leg_trade, minlength=nt)
+        first = np.cumsum(n_legs) - n_legs   # legs are stored trade by trade
+        last_reason = names[first + n_legs - 1]
+        joined = names[first].copy()
+        for k in range(1, int(n_legs.max())):
+            more = n_legs > k
+            joined[more] = joined[more] + "+" + names[first[more] + k]
     else:
         exit_price = np.empty(0)
-        last_reason, all_reasons, n_legs = [], [], np.empty(0, np.int64)
+        last_reason = joined = np.empty(0, dtype=object)
     ret_pct = f.pnl / (f.qty * f.entry_price) * 100.0 if nt else np.empty(0)
+    entry_time, exit_time = index[f.entry_bar], index[f.exit_bar]
     trades = pd.DataFrame({
-        "trade": np.arange(nt), "entry_time": index[f.entry_bar], "entry_ms": ts_ms[f.entry_bar],
+        "trade": np.arange(nt), "entry_time": entry_time, "entry_ms": index_ms(entry_time),
         "entry_bar": f.entry_bar, "entry_price": f.entry_price, "qty_base": f.qty,
-        "exit_time": index[f.exit_bar], "exit_ms": ts_ms[f.exit_bar], "exit_bar": f.exit_bar,
-        "exit_price": exit_price, "exit_reason": last_reason, "exit_reasons": ["+".join(r) for r in all_reasons],
+        "exit_time": exit_time, "exit_ms": index_ms(exit_time), "exit_bar": f.exit_bar,
+        "exit_price": exit_price, "exit_reason": last_reason, "exit_reasons": joined,
         "n_legs": n_legs, "fees_quote": f.fees, "pnl_quote": f.pnl, "return_pct": ret_pct,
     }, columns=list(TRADE_COLUMNS))
-    equity = pd.Series(f.equity, index=index, name="equity_quote")
-    m = metrics.compute_metrics(f.pnl, ret_pct, f.equity, initial_cash_quote=cash0,
-                                n_bars_held=metrics.bars_held(f.entry_bar, f.exit_bar), periods_per_year=ppy)
+    equity = pd.Series(f.equity, index=index, name="equity_quote", copy=False)
     s = f.stats
+    # the kernel's streaming statistics give the metrics of engine.metrics (a test keeps them equal)
+    m = metrics.metrics_from_stats(s, initial_cash_quote=cash0, periods_per_year=ppy)
     n_rej = int(s[sim.S_N_REJECTED])
     return BacktestResult(
         metrics=m, trades=trades, legs=legs, equity=equity,
@@ -398,7 +411,7 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
     lo = _lower_arrays(candles, lower_candles, timeframe)
     stats = sim.grid_nb(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rules, exit_rules,
-                        tp_level, tp_alloc, plan, *lo)
+                        tp_level, tp_alloc, plan, *lo, numba.get_num_threads(), GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)

@@ -56,6 +56,9 @@ N_STATS = 18
 
 # Position state vector used inside the kernel.
 _CASH, _REM, _QTY, _ENTRY, _ENTRY_FEE, _PROCEEDS, _FEES, _NLEG, _NTR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+_INPOS, _ENTRY_BAR, _NEXT_TP, _SL, _PEAK, _FLAT_PREV, _PREV_EQ, _PEAK_EQ = 9, 10, 11, 12, 13, 14, 15, 16
+_PXE, _PYE, _PXX, _PYX = 17, 18, 19, 20
+N_STATE = 21
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -95,6 +98,20 @@ def rule_at_nb(lines: FloatArray, r: FloatArray, t: int) -> bool:
 
 
 @nb.njit(cache=True, nogil=True)
+def first_bad_bar_nb(ts_ms, o, h, l, c):
+    """Return ``(row, kind)`` of the first bad candle: kind 1 = timestamp not after the previous
+    row, 2 = OHLC not finite/positive or ``low ≤ open, close ≤ high`` broken; ``(-1, 0)`` if all good.
+    """
+    for t in range(o.shape[0]):
+        if t > 0 and ts_ms[t] <= ts_ms[t - 1]:
+            return t, 1
+        ot, ht, lt, ct = o[t], h[t], l[t], c[t]
+        if not (lt > 0.0 and ht < np.inf and lt <= ot and lt <= ct and ot <= ht and ct <= ht):
+            return t, 2
+    return -1, 0
+
+
+@nb.njit(cache=True, nogil=True)
 def rule_mask_nb(lines: FloatArray, r: FloatArray) -> npt.NDArray[np.bool_]:
     """Return ``rule_at_nb(lines, r, t)`` for every bar t: bool array, shape (n_bars,)."""
     n = lines.shape[1]
@@ -104,7 +121,7 @@ def rule_mask_nb(lines: FloatArray, r: FloatArray) -> npt.NDArray[np.bool_]:
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _sell(st, level, q, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
     # Sell q base units at `level` (before slippage); book cash, fees and the leg.
     price = level * (1.0 - slip)
@@ -125,14 +142,14 @@ def _sell(st, level, q, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price
     st[_NLEG] += 1.0
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _close_all(st, level, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
     q = st[_REM]
     _sell(st, level, q, reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
     st[_REM] = 0.0
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _tp_qty(st, k, n_tp, tp_frac, lot):
     # Quantity of ladder step k: its share of the entry quantity (whole lots), the rest on the last step.
     if k == n_tp - 1:
@@ -145,10 +162,42 @@ def _tp_qty(st, k, n_tp, tp_frac, lot):
     return q
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _sig(mode, px, py, x, y):
+    # rule modes of engine.signals on already computed line values (t−1: px, py; t: x, y)
+    if mode == 1:
+        return px < py and x > y
+    if mode == 2:
+        return px > py and x < y
+    if mode == 3:
+        return x > y
+    if mode == 4:
+        return x < y
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
+def _init_state(plan):
+    st = np.zeros(N_STATE)
+    st[_CASH] = plan[P_CASH]
+    st[_ENTRY_BAR] = -1.0
+    st[_SL] = -np.inf
+    st[_FLAT_PREV] = 1.0
+    st[_PREV_EQ] = plan[P_CASH]
+    st[_PEAK_EQ] = plan[P_CASH]
+    st[_PXE] = np.nan
+    st[_PYE] = np.nan
+    st[_PXX] = np.nan
+    st[_PYX] = np.nan
+    return st
+
+
 @nb.njit(cache=True, nogil=True)
 def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_l, lo_start, lo_end,
-          record, stats, eq_out, tr_entry_bar, tr_entry_price, tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl,
+          record, st, stats, j0, j1, eq_out, tr_entry_bar, tr_entry_price, tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl,
           tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
+    # Advance one simulation over bars j0..j1-1; all state lives in `st` and `stats`, so the grid
+    # can run many simulations block by block while the bars of a block stay in cache.
     n = o.shape[0]
     n_tp = tp_lvl.shape[0]
     sl_pct = plan[P_SL_PCT]
@@ -169,38 +218,49 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     has_trail_atr = not math.isnan(trail_atr)
     has_lower = lo_start.shape[0] == n
     inf = np.inf
+    e_mode, e_xa, e_xb, e_xk, e_xc = int(er[0]), int(er[1]), int(er[2]), er[3], er[4]
+    e_ya, e_yb, e_yk, e_yc = int(er[5]), int(er[6]), er[7], er[8]
+    x_mode, x_xa, x_xb, x_xk, x_xc = int(xr[0]), int(xr[1]), int(xr[2]), xr[3], xr[4]
+    x_ya, x_yb, x_yk, x_yc = int(xr[5]), int(xr[6]), xr[7], xr[8]
 
-    st = np.zeros(9)
-    st[_CASH] = plan[P_CASH]
-    in_pos = False
-    entry_bar = -1
-    next_tp = 0
-    sl_level = -inf
-    peak = 0.0
-    flat_prev_close = True
+    in_pos = st[_INPOS] > 0.5
+    entry_bar = int(st[_ENTRY_BAR])
+    next_tp = int(st[_NEXT_TP])
+    sl_level = st[_SL]
+    peak = st[_PEAK]
+    flat_prev_close = st[_FLAT_PREV] > 0.5
+    prev_eq = st[_PREV_EQ]
+    peak_eq = st[_PEAK_EQ]
+    pxe, pye, pxx, pyx = st[_PXE], st[_PYE], st[_PXX], st[_PYX]
 
-    n_trades = 0.0
-    n_wins = 0.0
-    gross_profit = 0.0
-    gross_loss = 0.0
-    sum_ret = 0.0
-    max_dd = 0.0
-    ret_sum = 0.0
-    ret_sumsq = 0.0
-    n_ret = 0.0
-    exposure = 0.0
-    n_amb = 0.0
-    amb_t = 0.0
-    amb_s = 0.0
-    amb_u = 0.0
-    n_rej = 0.0
-    last_rej = 0.0
-    prev_eq = plan[P_CASH]
-    peak_eq = plan[P_CASH]
+    n_trades = stats[S_N_TRADES]
+    n_wins = stats[S_N_WINS]
+    gross_profit = stats[S_GROSS_PROFIT]
+    gross_loss = stats[S_GROSS_LOSS]
+    sum_ret = stats[S_SUM_RET_PCT]
+    max_dd = stats[S_MAX_DD]
+    ret_sum = stats[S_RET_SUM]
+    ret_sumsq = stats[S_RET_SUMSQ]
+    n_ret = stats[S_N_RET]
+    exposure = stats[S_EXPOSURE_BARS]
+    n_amb = stats[S_N_AMBIGUOUS]
+    amb_t = stats[S_AMB_TARGET_FIRST]
+    amb_s = stats[S_AMB_STOP_FIRST]
+    amb_u = stats[S_AMB_UNRESOLVED]
+    n_rej = stats[S_N_REJECTED]
+    last_rej = stats[S_LAST_REJECT]
     stop = -inf
     stop_reason = R_SL
 
-    for j in range(n):
+    for j in range(j0, j1):
+        # line values of the rules on the close of bar j-1 (the signal bar of this open)
+        if j >= 1:
+            xe = _line(lines, e_xa, e_xb, e_xk, e_xc, j - 1)
+            ye = _line(lines, e_ya, e_yb, e_yk, e_yc, j - 1)
+            xx = _line(lines, x_xa, x_xb, x_xk, x_xc, j - 1)
+            yx = _line(lines, x_ya, x_yb, x_yk, x_yc, j - 1)
+        else:
+            xe = ye = xx = yx = np.nan
         held = in_pos
         # ---------------- at the open ----------------
         if in_pos:
@@ -231,14 +291,14 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                         _sell(st, o[j], q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                     next_tp += 1
                 if st[_REM] > 0.0:
-                    if use_exit and rule_at_nb(lines, xr, j - 1) and not rule_at_nb(lines, er, j - 1):
+                    if use_exit and _sig(x_mode, pxx, pyx, xx, yx) and not _sig(e_mode, pxe, pye, xe, ye):
                         _close_all(st, o[j], R_SIGNAL, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                     elif max_hold > 0 and j - entry_bar >= max_hold:
                         _close_all(st, o[j], R_TIME, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             if st[_REM] <= 0.0:
                 in_pos = False
         entered = False
-        if not in_pos and flat_prev_close and j >= 1 and rule_at_nb(lines, er, j - 1):
+        if not in_pos and flat_prev_close and _sig(e_mode, pxe, pye, xe, ye):
             price = o[j] * (1.0 + slip)
             cash = st[_CASH]
             q = cash / (price * (1.0 + fee)) if cash > 0.0 else 0.0
@@ -286,6 +346,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                     if tr > stop:
                         stop = tr
                         stop_reason = R_TRAIL
+        pxe, pye, pxx, pyx = xe, ye, xx, yx
         # ---------------- inside the bar ----------------
         if in_pos and (check_entry or not entered):
             level = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
@@ -376,12 +437,14 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                 tr_fees[t] = st[_FEES]
             st[_NTR] += 1.0
             st[_REM] = 0.0
-        if in_pos and h[j] > peak:
-            peak = h[j]
         if held or entered:
             exposure += 1.0
+            if in_pos and h[j] > peak:
+                peak = h[j]
+            eq = st[_CASH] + st[_REM] * c[j]
+        else:
+            eq = prev_eq
         flat_prev_close = not in_pos
-        eq = st[_CASH] + st[_REM] * c[j]
         if record:
             eq_out[j] = eq
         if j > 0:
@@ -392,12 +455,19 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             n_ret += 1.0
         if eq > peak_eq:
             peak_eq = eq
-        elif eq < peak_eq:
-            dd = (peak_eq - eq) / peak_eq
-            if dd > max_dd:
-                max_dd = dd
+        elif peak_eq - eq > max_dd * peak_eq:
+            max_dd = (peak_eq - eq) / peak_eq
         prev_eq = eq
 
+    st[_INPOS] = 1.0 if in_pos else 0.0
+    st[_ENTRY_BAR] = entry_bar
+    st[_NEXT_TP] = next_tp
+    st[_SL] = sl_level
+    st[_PEAK] = peak
+    st[_FLAT_PREV] = 1.0 if flat_prev_close else 0.0
+    st[_PREV_EQ] = prev_eq
+    st[_PEAK_EQ] = peak_eq
+    st[_PXE], st[_PYE], st[_PXX], st[_PYX] = pxe, pye, pxx, pyx
     stats[S_N_TRADES] = n_trades
     stats[S_N_WINS] = n_wins
     stats[S_GROSS_PROFIT] = gross_profit
@@ -512,10 +582,8 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
     """
     n = o.shape[0]
     n_tp = tp_level_frac.shape[0]
-    cap = 1
-    for t in range(n):
-        if rule_at_nb(lines, entry_rule, t):
-            cap += 1
+    # at most one entry per bar; np.empty maps pages lazily, so only the rows written cost memory
+    cap = n + 1
     n_leg_cap = cap * (n_tp + 1)
     stats = np.zeros(N_STATS)
     eq = np.empty(n)
@@ -532,18 +600,20 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
     lg_qty = np.empty(n_leg_cap)
     lg_fee = np.empty(n_leg_cap)
     lg_reason = np.empty(n_leg_cap, dtype=np.int64)
+    st = _init_state(plan)
     nt, nl = _core(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp_alloc_frac, plan,
-                   lo_o, lo_h, lo_l, lo_start, lo_end, True, stats, eq, tr_entry_bar, tr_entry_price, tr_qty,
-                   tr_entry_fee, tr_exit_bar, tr_pnl, tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee,
+                   lo_o, lo_h, lo_l, lo_start, lo_end, True, st, stats, 0, n, eq, tr_entry_bar, tr_entry_price,
+                   tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl, tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee,
                    lg_reason)
-    return (tr_entry_bar[:nt], tr_entry_price[:nt], tr_qty[:nt], tr_entry_fee[:nt], tr_exit_bar[:nt],
-            tr_pnl[:nt], tr_fees[:nt], lg_trade[:nl], lg_bar[:nl], lg_price[:nl], lg_qty[:nl], lg_fee[:nl],
-            lg_reason[:nl], eq, stats)
+    return (tr_entry_bar[:nt].copy(), tr_entry_price[:nt].copy(), tr_qty[:nt].copy(), tr_entry_fee[:nt].copy(),
+            tr_exit_bar[:nt].copy(), tr_pnl[:nt].copy(), tr_fees[:nt].copy(), lg_trade[:nl].copy(),
+            lg_bar[:nl].copy(), lg_price[:nl].copy(), lg_qty[:nl].copy(), lg_fee[:nl].copy(), lg_reason[:nl].copy(),
+            eq, stats)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def grid_nb(o, h, l, c, atr, lines, entry_rules, exit_rules, tp_level_frac, tp_alloc_frac, plan,
-            lo_o, lo_h, lo_l, lo_start, lo_end):
+            lo_o, lo_h, lo_l, lo_start, lo_end, n_groups, block_bars):
     """Run the :func:`simulate_nb` rules for many signal parameter combinations; stats only.
 
     Parameters
@@ -551,23 +621,34 @@ def grid_nb(o, h, l, c, atr, lines, entry_rules, exit_rules, tp_level_frac, tp_a
     entry_rules, exit_rules : float64 arrays, shape (n_combos, 9)
         One rule pair per combination, over the shared `lines` (indicators computed once per
         distinct parameter value). Other parameters as :func:`simulate_nb`.
+    n_groups : int
+        Parallel groups (one per core); combination k runs in group ``k % n_groups``.
+    block_bars : int
+        Each group advances all its combinations through one block of bars before the next block,
+        so the block's candles and lines stay in the core's cache (2048 is a good size).
 
     Returns
     -------
     float64 array, shape (n_combos, N_STATS)
         The ``S_*`` statistics of each combination, computed on the fly (no per-combination
-        equity curve or trade list is allocated). Combinations run in parallel (``prange``).
+        equity curve or trade list is allocated). Results equal :func:`simulate_nb`'s.
     """
+    n = o.shape[0]
     m = entry_rules.shape[0]
     out = np.zeros((m, N_STATS))
+    states = np.empty((m, N_STATE))
+    for k in range(m):
+        states[k] = _init_state(plan)
+    groups = max(1, min(m, n_groups))
     e_i = np.empty(0, dtype=np.int64)
     e_f = np.empty(0)
-    for k in nb.prange(m):
-        row = np.zeros(N_STATS)
-        _core(o, h, l, c, atr, lines, entry_rules[k], exit_rules[k], tp_level_frac, tp_alloc_frac, plan,
-              lo_o, lo_h, lo_l, lo_start, lo_end, False, row, e_f, e_i, e_f, e_f, e_f, e_i, e_f, e_f,
-              e_i, e_i, e_f, e_f, e_f, e_i)
-        out[k] = row
+    for g in nb.prange(groups):
+        for j0 in range(0, n, block_bars):
+            j1 = min(n, j0 + block_bars)
+            for k in range(g, m, groups):
+                _core(o, h, l, c, atr, lines, entry_rules[k], exit_rules[k], tp_level_frac, tp_alloc_frac, plan,
+                      lo_o, lo_h, lo_l, lo_start, lo_end, False, states[k], out[k], j0, j1, e_f, e_i, e_f, e_f,
+                      e_f, e_i, e_f, e_f, e_i, e_i, e_f, e_f, e_f, e_i)
     return out
 
 

@@ -66,6 +66,11 @@ def test_result_outputs(btc):
     q = r.legs.groupby("trade")["qty_base"].sum().to_numpy()
     np.testing.assert_allclose(q, r.trades["qty_base"].to_numpy(), rtol=1e-12)
     json.dumps(metrics.json_safe(r.metrics), allow_nan=False)
+    # the kernel's streaming metrics equal the definitions of engine.metrics on the trade list + equity
+    t = r.trades
+    _same(metrics.compute_metrics(t["pnl_quote"], t["return_pct"], r.equity, initial_cash_quote=10_000.0,
+                                  n_bars_held=metrics.bars_held(t["entry_bar"], t["exit_bar"]),
+                                  periods_per_year=525_600.0), r.metrics)
     curve = r.curve_dict()
     assert len(curve["timestamps_ms"]) == len(btc) and curve["trades"][0]["reason"] in r.legs["reason"].tolist()
     assert curve["timestamps_ms"][0] == 1617321600000  # 2021-04-02 00:00 UTC

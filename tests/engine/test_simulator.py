@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import indicators, signals
+from engine import indicators, metrics, signals
 from engine import simulator as sim
 from engine.backtest import run_signals
 from engine.errors import ConfigError, DataError
@@ -317,6 +317,18 @@ def test_kernel_matches_reference_and_invariants(case):
     assert (s[sim.S_N_AMBIGUOUS], s[sim.S_AMB_TARGET_FIRST], s[sim.S_AMB_STOP_FIRST], s[sim.S_AMB_UNRESOLVED]) == (
         ref.ambiguous, ref.target_first, ref.stop_first, ref.unresolved)
     assert s[sim.S_N_REJECTED] == ref.rejected
+    # streaming metrics of the kernel == metric definitions applied to the reference's trades/equity
+    pnl = np.array([tr.pnl for tr in ref.trades])
+    ret = np.array([tr.pnl / (tr.qty * tr.entry_price) * 100 for tr in ref.trades])
+    held = sum(tr.exit_bar - tr.entry_bar + 1 for tr in ref.trades)
+    want = metrics.compute_metrics(pnl, ret, np.array(ref.equity), initial_cash_quote=1000.0, n_bars_held=held,
+                                   periods_per_year=525_600.0)
+    got = metrics.metrics_from_stats(s, initial_cash_quote=1000.0, periods_per_year=525_600.0)
+    for key in metrics.METRIC_KEYS:
+        if isinstance(want[key], float) and math.isnan(want[key]):
+            assert math.isnan(got[key]), key
+        else:
+            assert got[key] == pytest.approx(want[key], rel=1e-7, abs=1e-9), key
     # every fill inside the bar's low–high (before slippage; the entry at the open)
     slip = costs.slippage_rate
     for k in range(len(f.leg_bar)):
