@@ -419,7 +419,7 @@ def _write_known_gaps(
         "checked_at_ms": int(now_ms),
         "gaps": [list(g) for g in gaps],
     }
-    datastore._atomic_write_bytes(gaps_path(csv_path), (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
+    datastore.atomic_write_bytes(gaps_path(csv_path), (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
 
 
 def list_known_gaps(data_dir: str | os.PathLike) -> list[dict]:
@@ -453,11 +453,17 @@ def list_known_gaps(data_dir: str | os.PathLike) -> list[dict]:
 # pages
 
 
+def _utc(ms: int | None) -> str:
+    return "none" if ms is None else pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+
+
 class _BadPage(Exception):
     """A page of candles failed validation (retried, then reported)."""
 
 
-def _page_to_frame(rows: Any, *, timeframe: str, lo_ms: int, hi_ms: int, what: str) -> pd.DataFrame:
+def _page_to_frame(
+    rows: Any, *, timeframe: str, lo_ms: int, hi_ms: int, what: str, stats: dict[str, int] | None = None
+) -> pd.DataFrame:
     """Turn one fetch_ohlcv page into a valid candle frame restricted to [lo_ms, hi_ms].
 
     Sorts out-of-order rows and drops duplicates and rows outside the range (e.g. the still-open
@@ -488,7 +494,9 @@ def _page_to_frame(rows: Any, *, timeframe: str, lo_ms: int, hi_ms: int, what: s
     inside = (ts >= lo_ms) & (ts <= hi_ms)
     n_open = int((ts > hi_ms).sum())
     if n_open:
-        logger.debug("%s: dropped %d candle(s) after %d (still open or beyond the range)", what, n_open, hi_ms)
+        logger.debug("%s: dropped %d candle(s) after %s (still open or beyond the range)", what, n_open, _utc(hi_ms))
+        if stats is not None:
+            stats["open_dropped"] = stats.get("open_dropped", 0) + n_open
     ts, arr = ts[inside], arr[inside]
     frame = datastore.candles_from_arrays(ts, arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5])
     try:
@@ -511,6 +519,7 @@ def _fetch_range(
     what: str,
     counter: list[int],
     on_page: Callable[[pd.DataFrame], None],
+    stats: dict[str, int] | None = None,
 ) -> None:
     """Fetch candles with open time in [lo_ms, hi_ms], page by page, handing each page to on_page."""
     step = timeframe_to_ms(timeframe)
@@ -526,7 +535,7 @@ def _fetch_range(
                 retry=retry, what=what, sleep=sleep, on_attempt=lambda: counter.__setitem__(0, counter[0] + 1),
             )
             try:
-                frame = _page_to_frame(rows, timeframe=timeframe, lo_ms=cursor, hi_ms=hi_ms, what=what)
+                frame = _page_to_frame(rows, timeframe=timeframe, lo_ms=cursor, hi_ms=hi_ms, what=what, stats=stats)
                 break
             except _BadPage as e:
                 if attempt >= retry.max_attempts:
@@ -541,14 +550,14 @@ def _fetch_range(
                 return  # only the still-open candle (or later) is left: done
             if empty_retries < 1:
                 empty_retries += 1
-                logger.warning("%s: empty page at %d before the end of the range; asking once more", what, cursor)
+                logger.warning("%s: empty page at %s before the end of the range; asking once more", what, _utc(cursor))
                 sleep(retry.delay_s(1))
                 continue
-            logger.info("%s: exchange has no candles from %d on; stopping", what, cursor)
+            logger.info("%s: exchange has no candles from %s on; stopping", what, _utc(cursor))
             return
         empty_retries = 0
         on_page(frame)
-        cursor = int(datastore._index_ms(frame)[-1]) + step
+        cursor = int(datastore.index_ms(frame)[-1]) + step
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,7 +571,7 @@ def _summary(path: Path, timeframe: str) -> tuple[int, int | None, int | None]:
         return 0, None, None
     if len(frame) == 0:
         return 0, None, None
-    ts = datastore._index_ms(frame)
+    ts = datastore.index_ms(frame)
     return len(frame), int(ts[0]), int(ts[-1])
 
 
@@ -635,6 +644,7 @@ def backfill_pair(
     hi_ms = end_ms - step  # last closed candle
     counter = [0]
     added = [0]
+    stats: dict[str, int] = {}
     replaced = False
     error: str | None = None
     gaps_before: list[tuple[int, int, int]] = []
@@ -654,11 +664,11 @@ def backfill_pair(
             if existing is None or len(existing) == 0:
                 ranges.append((end_ms - limit * step, hi_ms))
             else:
-                stored = datastore._index_ms(existing)
+                stored = datastore.index_ms(existing)
                 gaps_before = datastore.find_gaps(stored, timeframe)
                 for gap in gaps_before:
                     if gap not in known:
-                        logger.info("%s: refetching %d missing candles %d → %d", what, gap[2], gap[0], gap[1])
+                        logger.info("%s: refetching %d missing candles %s → %s", what, gap[2], _utc(gap[0]), _utc(gap[1]))
                         ranges.append((gap[0], gap[1]))
                 if stored[-1] < hi_ms:
                     ranges.append((int(stored[-1]) + step, hi_ms))
@@ -679,7 +689,7 @@ def backfill_pair(
                     continue
                 _fetch_range(
                     exchange, symbol, timeframe, lo_ms, range_hi, page_limit=page, retry=retry,
-                    sleep=sleep, what=what, counter=counter, on_page=store,
+                    sleep=sleep, what=what, counter=counter, on_page=store, stats=stats,
                 )
             # every run still missing inside the stored range was asked for and not served:
             # the exchange does not have it. Record it so it is never refetched.
@@ -689,7 +699,8 @@ def backfill_pair(
                 new_gaps = [g for g in gaps_now if g not in known]
                 if new_gaps or gaps_now != known:
                     for g in new_gaps:
-                        logger.info("%s: exchange has no candles %d → %d (%d missing); recorded as a known gap", what, *g)
+                        logger.info("%s: exchange has no candles %s → %s (%d missing); recorded as a known gap",
+                                    what, _utc(g[0]), _utc(g[1]), g[2])
                     _write_known_gaps(path, folder, timeframe, source, gaps_now, now_ms)
     except ExchangeUnreachableError:
         raise
@@ -709,10 +720,9 @@ def backfill_pair(
     )
     if error is None:
         logger.info(
-            "%s: backfilled %d candles (%d stored, last %s), %d requests, %d known gaps",
-            what, result.rows_added, rows_total,
-            pd.Timestamp(last_ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC") if last_ms else "none",
-            counter[0], len(result.gaps),
+            "%s: backfilled %d candles, %d stored %s → %s, %d requests, %d known gaps%s",
+            what, result.rows_added, rows_total, _utc(first_ms), _utc(last_ms), counter[0], len(result.gaps),
+            f", dropped {stats['open_dropped']} still-open candle(s)" if stats.get("open_dropped") else "",
         )
     return result
 
@@ -789,7 +799,7 @@ def seed_from_sample(
                     added = datastore.append_candles(path, candles, timeframe=tf, source=datastore.SAMPLE_SOURCE)
                     gaps = datastore.find_gaps(candles, tf)
                     _write_known_gaps(path, folder, tf, datastore.SAMPLE_SOURCE, gaps, int(time.time() * 1000))
-                ts = datastore._index_ms(candles)
+                ts = datastore.index_ms(candles)
                 results.append(BackfillResult(
                     pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=datastore.SAMPLE_SOURCE,
                     path=path, rows_added=added, rows_total=len(candles), first_ms=int(ts[0]),

@@ -146,8 +146,14 @@ def read_source(path: str | os.PathLike) -> str | None:
     return source if isinstance(source, str) and source else None
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` via a temporary file in the same folder and os.replace."""
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    """Write `payload` to `path` atomically: a temporary file in the same folder, fsync, os.replace.
+
+    Readers see the old file or the new one, never a mix; a crash leaves at most a stale
+    ``.<name>.tmp-*`` file (removed by the next candle write). The folder is created. Take a lock
+    (:func:`candle_lock`) when several writers may race.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
@@ -178,15 +184,21 @@ def _remove_stale_tmp(path: Path) -> None:
 
 def _write_source(path: Path, source: str) -> None:
     payload = json.dumps({"source": source, "written_at_ms": int(time.time() * 1000)}) + "\n"
-    _atomic_write_bytes(source_sidecar_path(path), payload.encode("utf-8"))
+    atomic_write_bytes(source_sidecar_path(path), payload.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------------
 # frames and validation
 
 
-def _index_ms(candles: pd.DataFrame) -> IntArray:
-    """Return the open times of a candle frame as int64 epoch milliseconds."""
+def index_ms(candles: pd.DataFrame) -> IntArray:
+    """Return the open times of a candle frame as int64 epoch milliseconds, shape (n,).
+
+    Raises
+    ------
+    DataError
+        If the index is not a tz-aware DatetimeIndex.
+    """
     index = candles.index
     if not isinstance(index, pd.DatetimeIndex):
         raise DataError(
@@ -303,7 +315,7 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, whe
             "Select and order the columns before storing."
         )
     step_ms = timeframe_to_ms(timeframe) if timeframe is not None else None
-    ts = _index_ms(candles)
+    ts = index_ms(candles)
     arrays = [np.asarray(candles[c], dtype=np.float64) for c in CANDLE_COLUMNS]
     problem = _ohlcv_problem(ts, *arrays, step_ms)
     if problem is not None:
@@ -478,7 +490,7 @@ def read_or_quarantine(path: str | os.PathLike, timeframe: str | None = None) ->
 
 
 def _to_csv_bytes(candles: pd.DataFrame) -> bytes:
-    ts = _index_ms(candles)
+    ts = index_ms(candles)
     out = pd.DataFrame({"timestamp": ts})
     for col in CANDLE_COLUMNS:
         out[col] = np.asarray(candles[col], dtype=np.float64)
@@ -522,7 +534,7 @@ def write_candles(
         if source is not None:
             with contextlib.suppress(FileNotFoundError):
                 source_sidecar_path(path).unlink()
-        _atomic_write_bytes(path, payload)
+        atomic_write_bytes(path, payload)
         if source is not None:
             _write_source(path, source)
     logger.debug("%s: wrote %d candles (source %s)", path, len(candles), source or "unchanged")
@@ -584,8 +596,8 @@ def append_candles(
                 return 0
             write_candles(path, candles, timeframe=timeframe, source=source)
             return len(candles)
-        new_ms = _index_ms(candles)
-        keep = ~np.isin(new_ms, _index_ms(existing))
+        new_ms = index_ms(candles)
+        keep = ~np.isin(new_ms, index_ms(existing))
         n_new = int(keep.sum())
         if n_new == 0:
             return 0
@@ -676,7 +688,7 @@ def resample_candles(
     window (engine/sample/PROVENANCE.md §1.3); this function reproduces the aggregation of 1m.
     """
     step = timeframe_to_ms(timeframe)
-    ts = _index_ms(candles)
+    ts = index_ms(candles)
     if len(ts) == 0:
         return empty_candles()
     src = timeframe_to_ms(source_timeframe) if source_timeframe else (_infer_step_ms(ts) or step)
@@ -729,7 +741,7 @@ def find_gaps(candles: pd.DataFrame | npt.ArrayLike, timeframe: str) -> list[tup
         number of missing candles, in time order. Empty when the series is contiguous.
     """
     step = timeframe_to_ms(timeframe)
-    ts = _index_ms(candles) if isinstance(candles, pd.DataFrame) else np.asarray(candles, dtype=np.int64)
+    ts = index_ms(candles) if isinstance(candles, pd.DataFrame) else np.asarray(candles, dtype=np.int64)
     if len(ts) < 2:
         return []
     diffs = np.diff(ts)
@@ -772,7 +784,7 @@ def apply_gap_policy(candles: pd.DataFrame, timeframe: str, policy: str) -> pd.D
             logger.info("%d gaps (%d missing candles) kept as gaps (policy skip)", len(gaps), sum(g[2] for g in gaps))
         return candles
     step = timeframe_to_ms(timeframe)
-    ts = _index_ms(candles)
+    ts = index_ms(candles)
     full = np.arange(ts[0], ts[-1] + step, step, dtype=np.int64)
     pos = np.searchsorted(ts, full, side="right") - 1  # last real candle at or before each slot
     present = ts[pos] == full
@@ -836,6 +848,11 @@ def load_sample(pair: str, timeframe: str = "1m") -> pd.DataFrame:
     if timeframe == "1m":
         return one_minute.copy()
     return resample_candles(one_minute, timeframe, source_timeframe="1m")
+
+
+# former private names, kept for callers written against them
+_atomic_write_bytes = atomic_write_bytes
+_index_ms = index_ms
 
 
 def sample_symbol(pair: str) -> str:

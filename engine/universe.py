@@ -213,7 +213,7 @@ def sample_volumes(now_ms: int | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     for folder in datastore.sample_pairs():
         candles = datastore._sample_1m(folder)  # cached, read-only use
-        ts = datastore._index_ms(candles)
+        ts = datastore.index_ms(candles)
         end = (int(ts[-1]) + 60_000) if now_ms is None else int(now_ms)
         window = (ts >= end - 86_400_000) & (ts + 60_000 <= end)
         close = np.asarray(candles["close"], dtype=np.float64)[window]
@@ -314,7 +314,7 @@ def refresh_watchlist(
         "excluded": excluded,
     }
     path = Path(reports_dir) / "watchlist.json"
-    datastore._atomic_write_bytes(path, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    datastore.atomic_write_bytes(path, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
     logger.info(
         "watchlist: %d pairs by %s from %s (%d candidates, %d excluded): %s",
         len(rows), rank_by, source, n_candidates, len(excluded), " ".join(r["pair"] for r in rows),

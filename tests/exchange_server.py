@@ -160,7 +160,7 @@ class ExchangeServer:
         """Return the candles of `pair` that are closed at `now_ms` (default the server clock)."""
         now_ms = self.now_ms if now_ms is None else now_ms
         frame = self.candles(pair, timeframe)
-        ts = datastore._index_ms(frame)
+        ts = datastore.index_ms(frame)
         return frame.iloc[: int(np.searchsorted(ts, now_ms - TIMEFRAME_MS[timeframe], side="right"))]
 
     def _table(self, pair: str, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +168,7 @@ class ExchangeServer:
         with self._lock:
             if key not in self._arrays:
                 frame = self.candles(pair, timeframe)
-                ts = datastore._index_ms(frame)
+                ts = datastore.index_ms(frame)
                 values = frame[list(datastore.CANDLE_COLUMNS)].to_numpy(dtype=np.float64)
                 self._arrays[key] = (ts, values)
             return self._arrays[key]

@@ -46,7 +46,7 @@ def main() -> None:
         entry = {"symbol": folder}
         if folder in datastore.sample_pairs():
             c = datastore.load_sample(folder, "1m")
-            ts = datastore._index_ms(c)
+            ts = datastore.index_ms(c)
             day = c[(ts >= END_MS - 86_400_000) & (ts < END_MS)]
             qv = float((day["close"] * day["volume"]).sum())
             vol = float(day["volume"].sum())

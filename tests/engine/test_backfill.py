@@ -375,4 +375,4 @@ def test_seed_over_exchange_data_replaces_it(server, tmp_path):
     assert r.replaced and r.rows_added == 2948
     assert ds.read_source(r.path) == "sample"
     assert ds.read_candles(r.path).equals(ds.load_sample("BTCUSDT", "15m"))
-    assert np.all(np.diff(ds._index_ms(ds.read_candles(r.path))) > 0)
+    assert np.all(np.diff(ds.index_ms(ds.read_candles(r.path))) > 0)

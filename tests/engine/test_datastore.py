@@ -373,8 +373,8 @@ def test_property_resample_equals_pandas_and_never_bridges(candles):
     pd.testing.assert_frame_equal(ours, agg, check_freq=False, check_index_type=False)
     ds.validate_candles(ours, "5m")
     # a 5m bucket exists exactly when at least one of its minutes does
-    minutes = ds._index_ms(candles)
-    assert set(ds._index_ms(ours)) == set(minutes - minutes % 300_000)
+    minutes = ds.index_ms(candles)
+    assert set(ds.index_ms(ours)) == set(minutes - minutes % 300_000)
 
 
 @settings(max_examples=40, deadline=None)
