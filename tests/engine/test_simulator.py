@@ -333,9 +333,8 @@ def test_kernel_matches_reference_and_invariants(case):
     slip = costs.slippage_rate
     for k in range(len(f.leg_bar)):
         level = f.leg_price[k] / (1.0 - slip)
-        b = f.leg_bar[k]
-        if lower is None:
-            assert low[b] * (1 - 1e-12) <= level <= high[b] * (1 + 1e-12)
+        b = f.leg_bar[k]  # (the generated lower candles lie inside their bar's range too)
+        assert low[b] * (1 - 1e-12) <= level <= high[b] * (1 + 1e-12)
     for i in range(len(f.entry_bar)):
         assert f.entry_price[i] / (1.0 + slip) == pytest.approx(op[f.entry_bar[i]], rel=1e-12)
     # equity = cash + position × close at every bar, rebuilt from the fills
