@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from engine import datastore
-from engine.errors import DataError, EngineError, ExchangeError, ExchangeUnreachableError
+from engine.errors import ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError
 from engine.markets import folder_to_pair, pair_to_folder, timeframe_to_ms
 
 logger = logging.getLogger(__name__)
@@ -151,6 +151,9 @@ class BackfillResult:
         True if an existing file of another (or unknown) source was replaced.
     error : str or None
         One-line reason when the pair failed (candles stored so far remain valid).
+    quarantined : str or None
+        Name of the ``<TF>.csv.corrupt-<timestamp>`` file when the stored CSV failed validation
+        and was moved aside (then rebuilt); the reason is in the log.
     """
 
     pair: str
@@ -166,11 +169,26 @@ class BackfillResult:
     gaps: tuple[tuple[int, int, int], ...] = ()
     replaced: bool = False
     error: str | None = None
+    quarantined: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when the pair did not fail."""
         return self.error is None
+
+    def as_dict(self) -> dict:
+        """Return a JSON-ready dict (path as a string, gaps as lists)."""
+        return {
+            "pair": self.pair, "symbol": self.symbol, "timeframe": self.timeframe, "source": self.source,
+            "path": str(self.path), "rows_added": self.rows_added, "rows_total": self.rows_total,
+            "first_ms": self.first_ms, "last_ms": self.last_ms, "n_requests": self.n_requests,
+            "gaps": [list(g) for g in self.gaps], "replaced": self.replaced, "error": self.error,
+            "quarantined": self.quarantined,
+        }
+
+
+def _corrupt_files(path: Path) -> set[str]:
+    return {p.name for p in path.parent.glob(path.name + ".corrupt-*")} if path.parent.exists() else set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,7 +641,11 @@ def backfill_pair(
     ------
     ExchangeUnreachableError
         If the markets cannot be loaded (the exchange cannot be reached at all).
+    ConfigError
+        If `limit` is not an integer >= 1.
     """
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigError(f"backfill limit {limit!r}: expected an integer >= 1 (candles)")
     folder = pair_to_folder(pair)
     symbol = folder_to_pair(folder)
     step = timeframe_to_ms(timeframe)
@@ -648,6 +670,7 @@ def backfill_pair(
     replaced = False
     error: str | None = None
     gaps_before: list[tuple[int, int, int]] = []
+    corrupt_before = _corrupt_files(path)
     try:
         symbol = exchange_symbol(exchange, folder)
         with datastore.candle_lock(path):
@@ -717,6 +740,7 @@ def backfill_pair(
         pair=folder, symbol=symbol, timeframe=timeframe, source=source, path=path,
         rows_added=added[0], rows_total=rows_total, first_ms=first_ms, last_ms=last_ms,
         n_requests=counter[0], gaps=tuple(read_known_gaps(path, source)), replaced=replaced, error=error,
+        quarantined=min(_corrupt_files(path) - corrupt_before, default=None),
     )
     if error is None:
         logger.info(
@@ -792,6 +816,7 @@ def seed_from_sample(
         folder = pair_to_folder(pair)
         for tf in timeframes:
             path = datastore.candle_path(data_dir, folder, tf)
+            corrupt_before = _corrupt_files(path)
             try:
                 candles = datastore.load_sample(folder, tf)
                 with datastore.candle_lock(path):
@@ -804,6 +829,7 @@ def seed_from_sample(
                     pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=datastore.SAMPLE_SOURCE,
                     path=path, rows_added=added, rows_total=len(candles), first_ms=int(ts[0]),
                     last_ms=int(ts[-1]), gaps=tuple(gaps), replaced=previous != datastore.SAMPLE_SOURCE,
+                    quarantined=min(_corrupt_files(path) - corrupt_before, default=None),
                 ))
                 logger.info("%s %s: seeded %d candles from the bundled sample (%d stored)", folder, tf, added, len(candles))
             except EngineError as e:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import threading
 
+import ccxt
 import numpy as np
 import pandas as pd
 import pytest
 
 from engine import backfill as bf
 from engine import datastore as ds
-from engine.errors import ExchangeError, ExchangeUnreachableError
+from engine.errors import ConfigError, ExchangeError, ExchangeUnreachableError
 from engine.markets import TIMEFRAME_MS
 from tests.exchange_server import ExchangeServer, exchange_server  # noqa: F401 (fixture)
 
@@ -165,7 +166,7 @@ def test_corrupt_stored_file_is_moved_aside_and_rebuilt(server, tmp_path, caplog
     with caplog.at_level("WARNING"):
         r = run(server, tmp_path, "BTCUSDT", "15m")
     assert r.ok
-    assert len(list(path.parent.glob("15m.csv.corrupt-*"))) == 1
+    assert [p.name for p in path.parent.glob("15m.csv.corrupt-*")] == [r.quarantined]
     assert "failed validation" in caplog.text
     pd.testing.assert_frame_equal(ds.read_candles(path), expected(server, "BTCUSDT", "15m", 200), check_index_type=False)
 
@@ -376,3 +377,27 @@ def test_seed_over_exchange_data_replaces_it(server, tmp_path):
     assert ds.read_source(r.path) == "sample"
     assert ds.read_candles(r.path).equals(ds.load_sample("BTCUSDT", "15m"))
     assert np.all(np.diff(ds.index_ms(ds.read_candles(r.path))) > 0)
+
+
+def test_bad_limit_is_a_config_error(server, tmp_path):
+    with pytest.raises(ConfigError, match=r"backfill limit 0: expected an integer >= 1"):
+        bf.backfill_pair(client(server), "BTCUSDT", "1m", tmp_path, limit=0, now_ms=NOW_MS)
+
+
+def test_folder_names_map_to_each_exchange_symbol():
+    kraken = bf.make_exchange("kraken")
+    kraken.set_markets([
+        {"id": "XBTUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "XBT", "quoteId": "USDT",
+         "spot": True, "type": "spot", "active": True, "precision": {}, "limits": {}},
+    ])
+    assert bf.exchange_symbol(kraken, "BTCUSDT") == "BTC/USDT"
+    assert bf.exchange_symbol(kraken, "BTC/USDT") == "BTC/USDT"
+    assert bf.exchange_symbol(kraken, "XBTUSDT") == "BTC/USDT"  # the exchange's own id works too
+    with pytest.raises(ccxt.BadSymbol, match="kraken does not list ETH/USDT"):
+        bf.exchange_symbol(kraken, "ETHUSDT")
+
+
+def test_backfill_result_as_dict_is_json_ready(server, tmp_path):
+    r = run(server, tmp_path, "BTCUSDT", "15m")
+    data = json.loads(json.dumps(r.as_dict()))
+    assert data["pair"] == "BTCUSDT" and data["error"] is None and data["rows_total"] == r.rows_total
