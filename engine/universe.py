@@ -202,7 +202,8 @@ def sample_volumes(now_ms: int | None = None) -> dict[str, float]:
     Parameters
     ----------
     now_ms : int, optional
-        Clock (epoch ms): candles with open time in ``[now_ms - 24 h, now_ms - 1 min]`` count.
+        Clock (epoch ms): the 1440 closed 1m candles before it count (open time in
+        ``[m - 24 h, m)`` with ``m`` = `now_ms` floored to the minute).
         Default: the last 24 h of each pair's data (the replay clock of the sample).
 
     Returns
@@ -214,8 +215,8 @@ def sample_volumes(now_ms: int | None = None) -> dict[str, float]:
     for folder in datastore.sample_pairs():
         candles = datastore._sample_1m(folder)  # cached, read-only use
         ts = datastore.index_ms(candles)
-        end = (int(ts[-1]) + 60_000) if now_ms is None else int(now_ms)
-        window = (ts >= end - 86_400_000) & (ts + 60_000 <= end)
+        end = (int(ts[-1]) + 60_000) if now_ms is None else int(now_ms) // 60_000 * 60_000
+        window = (ts >= end - 86_400_000) & (ts < end)
         close = np.asarray(candles["close"], dtype=np.float64)[window]
         volume = np.asarray(candles["volume"], dtype=np.float64)[window]
         out[folder] = float(np.sum(close * volume))

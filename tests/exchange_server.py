@@ -216,8 +216,9 @@ class ExchangeServer:
                 if item["symbol"] == pair:
                     return item
         ts, values = self._table(pair, "1m")
-        hi = int(np.searchsorted(ts, self.now_ms - 60_000, side="right"))
-        lo = int(np.searchsorted(ts, self.now_ms - 86_400_000, side="left"))
+        end = self.now_ms - self.now_ms % 60_000  # the 1440 closed 1m candles before the clock
+        hi = int(np.searchsorted(ts, end, side="left"))
+        lo = int(np.searchsorted(ts, end - 86_400_000, side="left"))
         part = values[lo:hi] if hi > lo else values[max(0, hi - 1): hi]
         last = float(part[-1, 3]) if len(part) else 1.0
         spread = last * 1e-4

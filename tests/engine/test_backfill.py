@@ -401,3 +401,16 @@ def test_backfill_result_as_dict_is_json_ready(server, tmp_path):
     r = run(server, tmp_path, "BTCUSDT", "15m")
     data = json.loads(json.dumps(r.as_dict()))
     assert data["pair"] == "BTCUSDT" and data["error"] is None and data["rows_total"] == r.rows_total
+
+
+def test_local_exchange_answers_the_other_public_endpoints(server):
+    exchange = client(server)
+    assert exchange.fetch_time() == NOW_MS
+    book = exchange.fetch_order_book("BTC/USDT")
+    assert book["bids"][0][0] < book["asks"][0][0]
+    ticker = exchange.fetch_ticker("ETH/USDT")
+    day = server.closed_candles("ETHUSDT", "1m").iloc[-1440:]
+    assert ticker["quoteVolume"] == pytest.approx(float((day["close"] * day["volume"]).sum()), rel=1e-9)
+    assert ticker["last"] == day["close"].iloc[-1]
+    with pytest.raises(ccxt.BadSymbol):
+        exchange.public_get_klines({"symbol": "DOGEUSDT", "interval": "1m"})

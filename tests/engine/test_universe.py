@@ -176,3 +176,12 @@ def test_unreachable_exchange_raises(tmp_path):
     with pytest.raises(ExchangeUnreachableError):
         u.refresh_watchlist(exchange, tmp_path, retry=bf.RetryPolicy(max_attempts=1), sleep=lambda s: None)
     assert not (tmp_path / "watchlist.json").exists()
+
+
+def test_rank_on_tickers_computed_by_the_local_exchange(tmp_path):
+    with ExchangeServer(pairs=["SOLUSDT", "ETHUSDT", "BTCUSDT"], now_ms=NOW_MS) as server:
+        payload = u.refresh_watchlist(client(server), tmp_path, top_n=3, now_ms=NOW_MS)
+    volumes = u.sample_volumes(NOW_MS)
+    assert [r["pair"] for r in payload["pairs"]] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    for row in payload["pairs"]:
+        assert row["quote_volume_24h"] == pytest.approx(volumes[row["pair"]], rel=1e-9)
