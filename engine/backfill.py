@@ -322,7 +322,7 @@ def call_with_retry(
         The last retryable error once tries run out, or any non-retryable error at once.
     """
     attempt = 0
-    check_json = bool(exchange.enableLastJsonResponse) and getattr(method, "__name__", "") != "load_markets"
+    check_json = bool(exchange.enableLastJsonResponse)
     while True:
         attempt += 1
         exchange.last_response_headers = None
@@ -364,8 +364,8 @@ def ensure_markets(
     ------
     ExchangeUnreachableError
         If the markets cannot be loaded because of network trouble (DNS failure, connection
-        refused, timeout, 5xx) after `retry`'s tries: the caller should fall back to the
-        bundled sample.
+        refused, timeout, 5xx, an answer that is not JSON such as a captive portal's page) after
+        `retry`'s tries: the caller should fall back to the bundled sample.
     ExchangeError
         If the exchange answers but refuses (authentication, bad response) — not a network problem.
     """
@@ -373,7 +373,7 @@ def ensure_markets(
         return exchange.markets
     try:
         call_with_retry(exchange, exchange.load_markets, retry=retry, what=f"{exchange.id} load_markets", sleep=sleep)
-    except ccxt.NetworkError as e:
+    except (ccxt.NetworkError, ccxt.BadResponse) as e:  # BadResponse: e.g. a captive portal's HTML
         raise ExchangeUnreachableError(
             f"{exchange.id}: cannot reach the exchange to load markets ({type(e).__name__}: "
             f"{str(e)[:200]}). Check the network, or use the bundled sample (data_source: sample)."

@@ -414,3 +414,11 @@ def test_local_exchange_answers_the_other_public_endpoints(server):
     assert ticker["last"] == day["close"].iloc[-1]
     with pytest.raises(ccxt.BadSymbol):
         exchange.public_get_klines({"symbol": "DOGEUSDT", "interval": "1m"})
+
+
+def test_exchange_info_not_json_is_retried_then_unreachable(server, tmp_path):
+    server.inject("exchangeInfo", "malformed")
+    assert run(server, tmp_path, "BTCUSDT", "15m").ok  # once: retried
+    server.inject("exchangeInfo", "malformed", count=None)
+    with pytest.raises(ExchangeUnreachableError, match="BadResponse"):
+        run(server, tmp_path, "BTCUSDT", "15m", retry=bf.RetryPolicy(max_attempts=2, base_delay_s=0.0))
