@@ -378,7 +378,7 @@ def ensure_markets(
             f"{exchange.id}: cannot reach the exchange to load markets ({type(e).__name__}: "
             f"{str(e)[:200]}). Check the network, or use the bundled sample (data_source: sample)."
         ) from e
-    except ccxt.BaseError as e:
+    except (ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
         raise ExchangeError(f"{exchange.id}: loading markets failed ({type(e).__name__}: {str(e)[:200]})") from e
     return exchange.markets
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine import datastore
-from engine.errors import ConfigError
+from engine.errors import ConfigError, ExchangeError, TemporaryExchangeError
 from engine.markets import folder_to_pair, pair_to_folder
 
 logger = logging.getLogger(__name__)
@@ -276,6 +276,10 @@ def refresh_watchlist(
     ------
     ExchangeUnreachableError
         If the exchange cannot be reached (markets cannot be loaded).
+    TemporaryExchangeError
+        If ``fetch_tickers`` keeps failing with retryable errors.
+    ExchangeError
+        If the exchange refuses ``fetch_tickers``.
     ConfigError
         If `rank` or `top_n` is invalid.
     """
@@ -297,9 +301,18 @@ def refresh_watchlist(
 
         policy = retry or backfill.DEFAULT_RETRY
         backfill.ensure_markets(exchange, retry=policy, sleep=sleep)
-        tickers = backfill.call_with_retry(
-            exchange, exchange.fetch_tickers, retry=policy, what=f"{exchange.id} fetch_tickers", sleep=sleep
-        )
+        import ccxt
+
+        try:
+            tickers = backfill.call_with_retry(
+                exchange, exchange.fetch_tickers, retry=policy, what=f"{exchange.id} fetch_tickers", sleep=sleep
+            )
+        except ccxt.OperationFailed as e:
+            raise TemporaryExchangeError(
+                f"{exchange.id} fetch_tickers: {type(e).__name__}: {str(e)[:300]} (retries exhausted)"
+            ) from e
+        except ccxt.BaseError as e:
+            raise ExchangeError(f"{exchange.id} fetch_tickers: {type(e).__name__}: {str(e)[:300]}") from e
         rows, excluded = rank_tickers(tickers, quote=quote, top_n=top_n, rank=rank, markets=exchange.markets,
                                       min_quote_volume_24h=min_quote_volume_24h)
         source, rank_by = exchange.id, rank

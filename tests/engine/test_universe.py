@@ -12,7 +12,7 @@ import pytest
 
 from engine import backfill as bf
 from engine import universe as u
-from engine.errors import ConfigError, ExchangeUnreachableError
+from engine.errors import ConfigError, ExchangeUnreachableError, TemporaryExchangeError
 from tests.exchange_server import ExchangeServer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -185,3 +185,12 @@ def test_rank_on_tickers_computed_by_the_local_exchange(tmp_path):
     assert [r["pair"] for r in payload["pairs"]] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     for row in payload["pairs"]:
         assert row["quote_volume_24h"] == pytest.approx(volumes[row["pair"]], rel=1e-9)
+
+
+def test_fetch_tickers_failing_for_good_is_an_engine_error(tmp_path):
+    with serve(RECORDED) as server:
+        server.inject("ticker/24hr", "status", status=503, count=None)
+        with pytest.raises(TemporaryExchangeError, match=r"binance fetch_tickers: ExchangeNotAvailable.*retries exhausted"):
+            u.refresh_watchlist(client(server), tmp_path, retry=FAST, sleep=lambda s: None)
+        assert server.count("ticker/24hr") == FAST.max_attempts
+    assert not (tmp_path / "watchlist.json").exists()
