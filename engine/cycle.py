@@ -83,11 +83,12 @@ def open_exchange(cfg: AppConfig):
         # a short probe: offline, DNS fails at once and one retry is enough to be sure
         backfill.ensure_markets(exchange, retry=backfill.RetryPolicy(max_attempts=2, base_delay_s=1.0))
         return exchange
-    except ExchangeUnreachableError as e:
+    except EngineError as e:  # unreachable, or refusing us: either way no candles from it this cycle
         if rt.data_source == "exchange":
             raise
-        logger.warning("%s unreachable (%s): running offline on the bundled sample with the replay clock",
-                       rt.exchange, str(e).splitlines()[0][:200])
+        what = "unreachable" if isinstance(e, ExchangeUnreachableError) else "refused"
+        logger.warning("%s %s (%s): running offline on the bundled sample with the replay clock",
+                       rt.exchange, what, str(e).splitlines()[0][:200])
         return None
 
 
@@ -190,8 +191,11 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> list[dict]:
                 results.append(backfill.backfill_pair(exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
                                                       now_ms=clock.now_ms()))
     for r in results:
-        if getattr(r, "error", None):
+        if r.error:
             errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill", "message": str(r.error)})
+        if r.quarantined:
+            errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill",
+                           "message": f"stored CSV failed validation, moved aside as {Path(str(r.quarantined)).name} and rebuilt"})
     return errors
 
 
@@ -201,16 +205,10 @@ def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_ru
     strategies = load_strategies(rt.strategies_file)
     pair_states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(), rt.age_mult)
     summary.states = [s.as_dict() for s in pair_states]
-    gaps = []
-    for s in pair_states:
-        if s.state == "MIS":
-            continue
-        try:
-            candles = datastore.read_candles(datastore.candle_path(rt.data_dir, s.pair, s.timeframe), s.timeframe)
-        except EngineError:
-            continue
-        for start, stop, n in datastore.find_gaps(candles, s.timeframe):
-            gaps.append({"pair": s.pair, "timeframe": s.timeframe, "from_ms": start, "to_ms": stop, "n_missing": n})
+    from engine.backfill import list_known_gaps
+
+    watched = {(s.pair, s.timeframe) for s in pair_states}
+    gaps = [g for g in list_known_gaps(rt.data_dir) if (g["pair"], g["timeframe"]) in watched]
     status = {
         "cycle": {"started_at_ms": summary.started_at_ms, "finished_at_ms": summary.finished_at_ms,
                   "started_at": iso_ms(summary.started_at_ms), "duration_s": summary.duration_s,
