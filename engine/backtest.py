@@ -138,8 +138,13 @@ class BacktestResult:
                                   "drawdown_pct": dd.tolist(), "trades": trades})
 
 
-def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
+def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:
     """Check what the simulator relies on: columns, ascending unique UTC index, finite OHLC.
+
+    Returns
+    -------
+    BarArrays
+        The open/high/low/close columns as contiguous float64 arrays, shape (n_bars,).
 
     Raises
     ------
@@ -155,9 +160,9 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
         raise DataError(f"{where}: no candles; backfill or load candles first")
     if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
         raise DataError(f"{where}: index must be a tz-aware UTC DatetimeIndex of candle open times")
-    ts = index_ms(candles.index)
-    ohlc = [np.ascontiguousarray(candles[k].to_numpy(dtype=np.float64)) for k in ("open", "high", "low", "close")]
-    row, kind = sim.first_bad_bar_nb(ts, *ohlc)
+    bars = signals.to_bar_arrays(candles)
+    ohlc = list(bars)
+    row, kind = sim.first_bad_bar_nb(candles.index.asi8, *ohlc)  # order check in the index's own unit
     if kind == 1:
         raise DataError(f"{where} row {row}: timestamp {candles.index[row]} not after the previous row; "
                         "sort and de-duplicate the candles")
@@ -165,6 +170,7 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> None:
         found = [float(a[row]) for a in ohlc]
         raise DataError(f"{where} row {row}: open/high/low/close {found}: expected finite prices > 0 "
                         "with low ≤ open, close ≤ high; drop or refetch that candle")
+    return bars
 
 
 def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str):
@@ -243,8 +249,7 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
     """
     _check_common(exit_plan, costs, timeframe, initial_cash_quote)
     params = signals.validate_params(signal, params)
-    check_candles(candles)
-    bars = signals.to_bar_arrays(candles)
+    bars = check_candles(candles)
     lines, entry_rule, exit_rule = signals.prepare(signal, bars, params)
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
                 lower_candles, signal, params)
@@ -268,12 +273,11 @@ def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayL
         Signal arrays of another length than `candles`, or malformed candles.
     """
     _check_common(exit_plan, costs, timeframe, initial_cash_quote)
-    check_candles(candles)
+    bars = check_candles(candles)
     e = np.asarray(entries)
     x = np.asarray(exits)
     if e.shape != (len(candles),) or x.shape != (len(candles),):
         raise DataError(f"entries/exits: shapes {e.shape} and {x.shape}, expected ({len(candles)},) like the candles")
-    bars = signals.to_bar_arrays(candles)
     lines, entry_rule, exit_rule = signals.arrays_to_lines(e.astype(bool), x.astype(bool))
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
                 lower_candles, "custom", {})
@@ -398,8 +402,7 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
         raise ConfigError(f"param_grid: expected a non-empty list of parameter dicts, found {param_grid!r}")
     spec = signals.get_signal(signal)
     combos = [signals.validate_params(signal, p, where=f"param_grid[{i}]") for i, p in enumerate(param_grid)]
-    check_candles(candles)
-    bars = signals.to_bar_arrays(candles)
+    bars = check_candles(candles)
     keys = [k for p in combos for k in spec.indicators(p)]
     t0 = time.perf_counter()
     lines, row = signals.build_lines(bars, keys)

@@ -6,7 +6,7 @@ arrays) and :func:`evaluate` share one implementation (:func:`engine.simulator.r
 
 A rule is a float64 vector ``[mode, xa, xb, xk, xc, ya, yb, yk, yc]`` comparing two lines
 ``X[t] = L[xa, t] + xk × L[xb, t] + xc`` and ``Y[t] = L[ya, t] + yk × L[yb, t] + yc`` of the line
-matrix ``L`` (row 0 is all zeros, row 1 the close, further rows indicators). Modes:
+matrix ``L`` (row 0 is all zeros, further rows the close and indicators). Modes:
 ``1`` X crosses above Y (``X[t-1] < Y[t-1]`` and ``X[t] > Y[t]``, as backtesting.py's
 ``crossover``), ``2`` X crosses below Y, ``3`` X > Y, ``4`` X < Y, ``0`` never. NaN (warm-up)
 compares false, so no signal fires before every line is defined.
@@ -34,11 +34,11 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 ROW_ZERO = 0
-ROW_CLOSE = 1
 RULE_LEN = 9
+IndicatorKey = tuple[str, int]
+CLOSE: IndicatorKey = ("close", 0)  # the close itself, as a line
 NEVER, CROSS_ABOVE, CROSS_BELOW, ABOVE, BELOW = 0, 1, 2, 3, 4
 
-IndicatorKey = tuple[str, int]
 
 
 class BarArrays(NamedTuple):
@@ -79,10 +79,12 @@ def to_bar_arrays(candles: pd.DataFrame | BarArrays | tuple) -> BarArrays:
 def compute_indicator(key: IndicatorKey, bars: BarArrays) -> FloatArray:
     """Return the indicator line named by `key` = (kind, period) on `bars`.
 
-    Kinds: ``sma`` ``ema`` ``std`` (population, of close), ``rsi`` (Wilder), ``hh``/``ll``
+    Kinds: ``close`` (the close itself), ``sma`` ``ema`` ``std`` (population, of close), ``rsi`` (Wilder), ``hh``/``ll``
     (highest high / lowest low of the `period` bars before t). See :mod:`engine.indicators`.
     """
     kind, period = key
+    if kind == "close":
+        return bars.close
     if kind == "sma":
         return indicators.sma_nb(bars.close, period)
     if kind == "ema":
@@ -98,7 +100,7 @@ def compute_indicator(key: IndicatorKey, bars: BarArrays) -> FloatArray:
     raise ConfigError(f"indicator {kind!r}: expected one of sma ema std rsi hh ll")
 
 
-def rule(mode: int, x: tuple = (ROW_CLOSE, ROW_ZERO, 0.0, 0.0), y: tuple = (ROW_ZERO, ROW_ZERO, 0.0, 0.0)) -> FloatArray:
+def rule(mode: int, x: tuple = (ROW_ZERO, ROW_ZERO, 0.0, 0.0), y: tuple = (ROW_ZERO, ROW_ZERO, 0.0, 0.0)) -> FloatArray:
     """Return a rule vector (see module docstring) from a mode and two ``(a, b, k, c)`` lines."""
     return np.array([mode, *x, *y], dtype=np.float64)
 
@@ -161,15 +163,15 @@ def _check_rsi(p: dict, where: str) -> None:
 
 
 def _bollinger_rules(p: dict, row: dict) -> tuple[FloatArray, FloatArray]:
-    m, s = row[("sma", p["period"])], row[("std", p["period"])]
-    return (rule(CROSS_ABOVE, (ROW_CLOSE, ROW_ZERO, 0.0, 0.0), (m, s, float(p["n_std"]), 0.0)),
-            rule(CROSS_BELOW, (ROW_CLOSE, ROW_ZERO, 0.0, 0.0), (m, ROW_ZERO, 0.0, 0.0)))
+    c, m, s = row[CLOSE], row[("sma", p["period"])], row[("std", p["period"])]
+    return (rule(CROSS_ABOVE, (c, ROW_ZERO, 0.0, 0.0), (m, s, float(p["n_std"]), 0.0)),
+            rule(CROSS_BELOW, (c, ROW_ZERO, 0.0, 0.0), (m, ROW_ZERO, 0.0, 0.0)))
 
 
 def _donchian_rules(p: dict, row: dict) -> tuple[FloatArray, FloatArray]:
-    hi, lo = row[("hh", p["period"])], row[("ll", p["period"])]
-    return (rule(CROSS_ABOVE, (ROW_CLOSE, ROW_ZERO, 0.0, 0.0), (hi, ROW_ZERO, 0.0, 0.0)),
-            rule(CROSS_BELOW, (ROW_CLOSE, ROW_ZERO, 0.0, 0.0), (lo, ROW_ZERO, 0.0, 0.0)))
+    c, hi, lo = row[CLOSE], row[("hh", p["period"])], row[("ll", p["period"])]
+    return (rule(CROSS_ABOVE, (c, ROW_ZERO, 0.0, 0.0), (hi, ROW_ZERO, 0.0, 0.0)),
+            rule(CROSS_BELOW, (c, ROW_ZERO, 0.0, 0.0), (lo, ROW_ZERO, 0.0, 0.0)))
 
 
 #: The entry sets, by name.
@@ -194,12 +196,12 @@ SIGNALS: dict[str, SignalSpec] = {
         "bollinger_breakout", "Close crosses above SMA + n_std × std; exit on the cross below the SMA",
         (ParamSpec("period", int, 20, 2, 100_000, "band period, bars"),
          ParamSpec("n_std", float, 2.0, 0.0, 10.0, "band width, population standard deviations")),
-        lambda p: [("sma", p["period"]), ("std", p["period"])], _bollinger_rules),
+        lambda p: [CLOSE, ("sma", p["period"]), ("std", p["period"])], _bollinger_rules),
     "donchian_breakout": SignalSpec(
         "donchian_breakout",
         "Close crosses above the highest high of the previous `period` bars; exit below their lowest low",
         (ParamSpec("period", int, 20, 1, 100_000, "channel period, bars"),),
-        lambda p: [("hh", p["period"]), ("ll", p["period"])], _donchian_rules),
+        lambda p: [CLOSE, ("hh", p["period"]), ("ll", p["period"])], _donchian_rules),
 }
 
 
@@ -250,19 +252,18 @@ def build_lines(bars: BarArrays, keys: list[IndicatorKey]) -> tuple[FloatArray, 
 
     Returns
     -------
-    lines : float64 array, shape (2 + n_distinct_keys, n_bars)
-        Row 0 zeros, row 1 close, then one row per distinct key.
+    lines : float64 array, shape (1 + n_distinct_keys, n_bars)
+        Row 0 zeros (left untouched in a calloc'ed block, so it costs no memory), then one row
+        per distinct key.
     row : dict
         Key → row index.
     """
     distinct = list(dict.fromkeys(keys))
-    lines = np.empty((2 + len(distinct), bars.close.shape[0]), dtype=np.float64)
-    lines[ROW_ZERO] = 0.0
-    lines[ROW_CLOSE] = bars.close
+    lines = np.zeros((1 + len(distinct), bars.close.shape[0]), dtype=np.float64)
     row: dict[IndicatorKey, int] = {}
     for i, key in enumerate(distinct):
-        lines[2 + i] = compute_indicator(key, bars)
-        row[key] = 2 + i
+        lines[1 + i] = compute_indicator(key, bars)
+        row[key] = 1 + i
     return lines, row
 
 
@@ -296,13 +297,13 @@ def evaluate(name: str, candles: pd.DataFrame | BarArrays | tuple, params: dict 
 def arrays_to_lines(entries: npt.ArrayLike, exits: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return ``(lines, entry_rule, exit_rule)`` that replay given boolean signal arrays.
 
-    Used to simulate signals computed elsewhere (tests, notebooks): row 2 holds the entries and
-    row 3 the exits as 0/1, and the rules fire where the row is above 0.5.
+    Used to simulate signals computed elsewhere (tests, notebooks): row 1 holds the entries and
+    row 2 the exits as 0/1, and the rules fire where the row is above 0.5.
     """
     e = np.asarray(entries, dtype=np.float64)
     x = np.asarray(exits, dtype=np.float64)
-    lines = np.zeros((4, e.shape[0]), dtype=np.float64)
-    lines[2] = e
-    lines[3] = x
-    return (lines, rule(ABOVE, (2, ROW_ZERO, 0.0, 0.0), (ROW_ZERO, ROW_ZERO, 0.0, 0.5)),
-            rule(ABOVE, (3, ROW_ZERO, 0.0, 0.0), (ROW_ZERO, ROW_ZERO, 0.0, 0.5)))
+    lines = np.zeros((3, e.shape[0]), dtype=np.float64)
+    lines[1] = e
+    lines[2] = x
+    return (lines, rule(ABOVE, (1, ROW_ZERO, 0.0, 0.0), (ROW_ZERO, ROW_ZERO, 0.0, 0.5)),
+            rule(ABOVE, (2, ROW_ZERO, 0.0, 0.0), (ROW_ZERO, ROW_ZERO, 0.0, 0.5)))

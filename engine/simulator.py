@@ -57,8 +57,8 @@ N_STATS = 18
 # Position state vector used inside the kernel.
 _CASH, _REM, _QTY, _ENTRY, _ENTRY_FEE, _PROCEEDS, _FEES, _NLEG, _NTR = 0, 1, 2, 3, 4, 5, 6, 7, 8
 _INPOS, _ENTRY_BAR, _NEXT_TP, _SL, _PEAK, _FLAT_PREV, _PREV_EQ, _PEAK_EQ = 9, 10, 11, 12, 13, 14, 15, 16
-_PXE, _PYE, _PXX, _PYX = 17, 18, 19, 20
-N_STATE = 21
+_PXE, _PYE, _PXX, _PYX, _TP_NEXT = 17, 18, 19, 20, 21
+N_STATE = 22
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -98,12 +98,12 @@ def rule_at_nb(lines: FloatArray, r: FloatArray, t: int) -> bool:
 
 
 @nb.njit(cache=True, nogil=True)
-def first_bad_bar_nb(ts_ms, o, h, l, c):
+def first_bad_bar_nb(ts, o, h, l, c):
     """Return ``(row, kind)`` of the first bad candle: kind 1 = timestamp not after the previous
     row, 2 = OHLC not finite/positive or ``low ≤ open, close ≤ high`` broken; ``(-1, 0)`` if all good.
     """
     for t in range(o.shape[0]):
-        if t > 0 and ts_ms[t] <= ts_ms[t - 1]:
+        if t > 0 and ts[t] <= ts[t - 1]:
             return t, 1
         ot, ht, lt, ct = o[t], h[t], l[t], c[t]
         if not (lt > 0.0 and ht < np.inf and lt <= ot and lt <= ct and ot <= ht and ct <= ht):
@@ -189,6 +189,7 @@ def _init_state(plan):
     st[_PYE] = np.nan
     st[_PXX] = np.nan
     st[_PYX] = np.nan
+    st[_TP_NEXT] = np.inf
     return st
 
 
@@ -216,6 +217,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     has_sl_atr = not math.isnan(sl_atr)
     has_trail_pct = not math.isnan(trail_pct)
     has_trail_atr = not math.isnan(trail_atr)
+    has_trail = has_trail_pct or has_trail_atr
     has_lower = lo_start.shape[0] == n
     inf = np.inf
     e_mode, e_xa, e_xb, e_xk, e_xc = int(er[0]), int(er[1]), int(er[2]), er[3], er[4]
@@ -232,6 +234,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     prev_eq = st[_PREV_EQ]
     peak_eq = st[_PEAK_EQ]
     pxe, pye, pxx, pyx = st[_PXE], st[_PYE], st[_PXX], st[_PYX]
+    tp_next = st[_TP_NEXT]  # level of the next take-profit step (inf when none is left)
 
     n_trades = stats[S_N_TRADES]
     n_wins = stats[S_N_WINS]
@@ -285,11 +288,12 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             if o[j] <= stop:
                 _close_all(st, o[j], stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             else:
-                while next_tp < n_tp and o[j] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                while o[j] >= tp_next:
                     q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
                     if q > 0.0:
                         _sell(st, o[j], q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                     next_tp += 1
+                    tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
                 if st[_REM] > 0.0:
                     if use_exit and _sig(x_mode, pxx, pyx, xx, yx) and not _sig(e_mode, pxe, pye, xe, ye):
                         _close_all(st, o[j], R_SIGNAL, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
@@ -325,6 +329,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                 entered = True
                 entry_bar = j
                 next_tp = 0
+                tp_next = price * (1.0 + tp_lvl[0]) if n_tp > 0 else inf
                 peak = price
                 if has_sl_pct:
                     sl_level = price * (1.0 + sl_pct)
@@ -349,9 +354,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
         pxe, pye, pxx, pyx = xe, ye, xx, yx
         # ---------------- inside the bar ----------------
         if in_pos and (check_entry or not entered):
-            level = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
             s_hit = l[j] <= stop
-            t_hit = h[j] >= level
+            t_hit = h[j] >= tp_next
             if s_hit and t_hit:
                 n_amb += 1.0
                 first = 0  # 1 target first, 2 stop first, 3 still ambiguous
@@ -363,18 +367,18 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                                 first = 2
                             _close_all(st, so, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                             break
-                        while next_tp < n_tp and so >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                        while so >= tp_next:
                             if first == 0:
                                 first = 1
                             q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
                             if q > 0.0:
                                 _sell(st, so, q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                             next_tp += 1
+                            tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
                         if st[_REM] <= 0.0:
                             break
-                        level = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
                         s2 = lo_l[k] <= stop
-                        t2 = lo_h[k] >= level
+                        t2 = lo_h[k] >= tp_next
                         if s2:
                             if first == 0:
                                 first = 3 if t2 else 2
@@ -383,12 +387,13 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                         if t2:
                             if first == 0:
                                 first = 1
-                            while next_tp < n_tp and lo_h[k] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                            while lo_h[k] >= tp_next:
                                 q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
                                 if q > 0.0:
-                                    _sell(st, st[_ENTRY] * (1.0 + tp_lvl[next_tp]), q, next_tp + 1, j, fee, slip, record,
+                                    _sell(st, tp_next, q, next_tp + 1, j, fee, slip, record,
                                           lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                                 next_tp += 1
+                                tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
                             if st[_REM] <= 0.0:
                                 break
                 if first == 1:
@@ -403,12 +408,13 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             elif s_hit:
                 _close_all(st, stop, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             elif t_hit:
-                while next_tp < n_tp and h[j] >= st[_ENTRY] * (1.0 + tp_lvl[next_tp]):
+                while h[j] >= tp_next:
                     q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
                     if q > 0.0:
-                        _sell(st, st[_ENTRY] * (1.0 + tp_lvl[next_tp]), q, next_tp + 1, j, fee, slip, record,
+                        _sell(st, tp_next, q, next_tp + 1, j, fee, slip, record,
                               lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
                     next_tp += 1
+                    tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
             if st[_REM] <= 0.0:
                 in_pos = False
         # ---------------- at the close ----------------
@@ -439,8 +445,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             st[_REM] = 0.0
         if held or entered:
             exposure += 1.0
-            if in_pos and h[j] > peak:
-                peak = h[j]
+            if has_trail and in_pos:
+                peak = max(peak, h[j])
             eq = st[_CASH] + st[_REM] * c[j]
         else:
             eq = prev_eq
@@ -453,9 +459,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                 ret_sum += r
                 ret_sumsq += r * r
             n_ret += 1.0
-        if eq > peak_eq:
-            peak_eq = eq
-        elif peak_eq - eq > max_dd * peak_eq:
+        peak_eq = max(peak_eq, eq)
+        if peak_eq - eq > max_dd * peak_eq:
             max_dd = (peak_eq - eq) / peak_eq
         prev_eq = eq
 
@@ -468,6 +473,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     st[_PREV_EQ] = prev_eq
     st[_PEAK_EQ] = peak_eq
     st[_PXE], st[_PYE], st[_PXX], st[_PYX] = pxe, pye, pxx, pyx
+    st[_TP_NEXT] = tp_next
     stats[S_N_TRADES] = n_trades
     stats[S_N_WINS] = n_wins
     stats[S_GROSS_PROFIT] = gross_profit
