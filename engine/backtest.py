@@ -413,8 +413,8 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     atr = _atr_for(exit_plan, bars)
     tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
     lo = _lower_arrays(candles, lower_candles, timeframe)
-    stats = sim.grid_nb(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rules, exit_rules,
-                        tp_level, tp_alloc, plan, *lo, numba.get_num_threads(), GRID_BLOCK_BARS)
+    stats = sim.run_grid_stats(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rules, exit_rules,
+                              tp_level, tp_alloc, plan, *lo, numba.get_num_threads(), GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)

@@ -73,7 +73,12 @@ def to_bar_arrays(candles: pd.DataFrame | BarArrays | tuple) -> BarArrays:
             raise DataError(f"bar arrays: expected 4 arrays (open, high, low, close), found {len(arrs)}")
     if len({a.shape for a in arrs}) != 1 or arrs[0].ndim != 1:
         raise DataError("bar arrays: open, high, low, close must be 1-D and of equal length")
-    return BarArrays(*arrs)
+    views = []
+    for a in arrs:  # read-only views: one numba specialisation whatever pandas hands out
+        v = a.view()
+        v.flags.writeable = False
+        views.append(v)
+    return BarArrays(*views)
 
 
 def compute_indicator(key: IndicatorKey, bars: BarArrays) -> FloatArray:

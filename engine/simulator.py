@@ -658,6 +658,24 @@ def grid_nb(o, h, l, c, atr, lines, entry_rules, exit_rules, tp_level_frac, tp_a
     return out
 
 
+def _read_only(args: tuple) -> list:
+    # Numba compiles one specialisation per array flag set; pandas (copy-on-write) hands out
+    # read-only arrays, numpy writable ones. Passing read-only views everywhere means one
+    # compilation (and one cache entry) per kernel.
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            a = np.ascontiguousarray(a).view()
+            a.flags.writeable = False
+        out.append(a)
+    return out
+
+
 def run_simulation(*args) -> Fills:
-    """Call :func:`simulate_nb` and wrap its tuple in :class:`Fills`."""
-    return Fills(*simulate_nb(*args))
+    """Call :func:`simulate_nb` (same arguments) on read-only views and wrap the result in :class:`Fills`."""
+    return Fills(*simulate_nb(*_read_only(args)))
+
+
+def run_grid_stats(*args) -> FloatArray:
+    """Call :func:`grid_nb` (same arguments) on read-only views; returns its statistics array."""
+    return grid_nb(*_read_only(args))
