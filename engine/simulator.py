@@ -264,6 +264,14 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             yx = _line(lines, x_ya, x_yb, x_yk, x_yc, j - 1)
         else:
             xe = ye = xx = yx = np.nan
+        if not in_pos and not _sig(e_mode, pxe, pye, xe, ye):
+            # flat through the whole bar (no entry at its open): equity, peak and drawdown unchanged
+            pxe, pye, pxx, pyx = xe, ye, xx, yx
+            if record:
+                eq_out[j] = prev_eq
+            if j > 0:
+                n_ret += 1.0
+            continue
         held = in_pos
         # ---------------- at the open ----------------
         if in_pos:
