@@ -210,7 +210,7 @@ def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cas
 
 def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_plan: ExitPlan, costs: Costs, *,
                  timeframe: str, initial_cash_quote: float = 10_000.0,
-                 lower_candles: pd.DataFrame | None = None) -> BacktestResult:
+                 lower_candles: pd.DataFrame | None = None, start_bar: int = 0) -> BacktestResult:
     """Backtest one entry set with one exit plan on one candle frame.
 
     Parameters
@@ -233,6 +233,11 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
     lower_candles : DataFrame, optional
         Candles of a lower timeframe covering the same period (e.g. 1m under 5m); bars where the
         stop and a target are both touched are replayed on them (intrabar refinement).
+    start_bar : int
+        Trade only from this row on (e.g. the first bar of an out-of-sample window): the rows
+        before it only warm the indicators up. The first entry can fill at the open of
+        `start_bar` on the signal of the bar before. The result (equity, trades, metrics,
+        bar numbers) covers rows ``start_bar …`` only.
 
     Returns
     -------
@@ -241,7 +246,8 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
     Raises
     ------
     DataError
-        Malformed candles. ConfigError: unknown entry set, bad parameters, bad timeframe.
+        Malformed candles. ConfigError: unknown entry set, bad parameters, bad timeframe,
+        `start_bar` outside ``0 … n_bars-1``.
 
     Notes
     -----
@@ -251,8 +257,10 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
     params = signals.validate_params(signal, params)
     bars = check_candles(candles)
     lines, entry_rule, exit_rule = signals.prepare(signal, bars, params)
+    if isinstance(start_bar, bool) or not isinstance(start_bar, (int, np.integer)) or not 0 <= start_bar < len(candles):
+        raise ConfigError(f"start_bar = {start_bar!r}: expected an integer row in 0 … {len(candles) - 1}")
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-                lower_candles, signal, params)
+                lower_candles, signal, params, int(start_bar))
 
 
 def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayLike, exit_plan: ExitPlan,
@@ -280,23 +288,26 @@ def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayL
         raise DataError(f"entries/exits: shapes {e.shape} and {x.shape}, expected ({len(candles)},) like the candles")
     lines, entry_rule, exit_rule = signals.arrays_to_lines(e.astype(bool), x.astype(bool))
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-                lower_candles, "custom", {})
+                lower_candles, "custom", {}, 0)
 
 
 def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-         lower_candles, signal, params) -> BacktestResult:
+         lower_candles, signal, params, start_bar) -> BacktestResult:
     ppy = periods_per_year(timeframe)
     atr = _atr_for(exit_plan, bars)
     tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
     lo = _lower_arrays(candles, lower_candles, timeframe)
     t0 = time.perf_counter()
     fills = sim.run_simulation(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rule, exit_rule,
-                               tp_level, tp_alloc, plan, *lo)
+                               tp_level, tp_alloc, plan, *lo, start_bar)
     elapsed = time.perf_counter() - t0
-    result = _result_from_fills(fills, candles.index, ppy, initial_cash_quote, lower_candles is not None,
+    if start_bar:  # bar numbers relative to the window
+        fills = fills._replace(entry_bar=fills.entry_bar - start_bar, exit_bar=fills.exit_bar - start_bar,
+                               leg_bar=fills.leg_bar - start_bar)
+    result = _result_from_fills(fills, candles.index[start_bar:], ppy, initial_cash_quote, lower_candles is not None,
                                 signal=signal, params=params, timeframe=timeframe, exit_plan=exit_plan, costs=costs)
     logger.info("%s %s %s: %d bars, %d trades, return %.2f %%, %d ambiguous bars (%.3f s)", signal, params, timeframe,
-                len(candles), result.metrics["n_trades"], result.metrics["total_return_pct"],
+                len(candles) - start_bar, result.metrics["n_trades"], result.metrics["total_return_pct"],
                 result.ambiguity["n_ambiguous_bars"], elapsed)
     if result.n_rejected:
         logger.warning("%s: %d entry signals refused (%s)", signal, result.n_rejected, result.reject_reason)

@@ -120,7 +120,7 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     def kernel_only():
         lines, er, xr = signals.prepare("sma_cross", bars, PARAMS)
         return sim.run_simulation(bars.open, bars.high, bars.low, bars.close, bars.close, lines, er, xr, tp_level,
-                                  tp_alloc, p, empty_f, empty_f, empty_f, empty_i, empty_i)
+                                  tp_alloc, p, empty_f, empty_f, empty_f, empty_i, empty_i, 0)
 
     kernel = _best(kernel_only, repeat)
     params = grid_params()

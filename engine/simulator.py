@@ -195,7 +195,7 @@ def _init_state(plan):
 
 @nb.njit(cache=True, nogil=True)
 def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_l, lo_start, lo_end,
-          record, st, stats, j0, j1, eq_out, tr_entry_bar, tr_entry_price, tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl,
+          record, st, stats, j0, j1, first_bar, eq_out, tr_entry_bar, tr_entry_price, tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl,
           tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
     # Advance one simulation over bars j0..j1-1; all state lives in `st` and `stats`, so the grid
     # can run many simulations block by block while the bars of a block stay in cache.
@@ -269,7 +269,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             pxe, pye, pxx, pyx = xe, ye, xx, yx
             if record:
                 eq_out[j] = prev_eq
-            if j > 0:
+            if j > first_bar:
                 n_ret += 1.0
             continue
         held = in_pos
@@ -461,7 +461,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
         flat_prev_close = not in_pos
         if record:
             eq_out[j] = eq
-        if j > 0:
+        if j > first_bar:
             if eq != prev_eq:
                 r = eq / prev_eq - 1.0
                 ret_sum += r
@@ -499,7 +499,7 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     stats[S_AMB_UNRESOLVED] = amb_u
     stats[S_N_REJECTED] = n_rej
     stats[S_LAST_REJECT] = last_rej
-    stats[S_N_BARS] = n
+    stats[S_N_BARS] = n - first_bar
     return int(st[_NTR]), int(st[_NLEG])
 
 
@@ -534,7 +534,7 @@ class Fills(NamedTuple):
 
 @nb.njit(cache=True, nogil=True)
 def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp_alloc_frac, plan,
-                lo_o, lo_h, lo_l, lo_start, lo_end):
+                lo_o, lo_h, lo_l, lo_start, lo_end, first_bar):
     """Simulate one long-only spot strategy bar by bar and return its fills.
 
     Parameters
@@ -553,10 +553,15 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
         Lower-timeframe candles (e.g. 1m under 5m bars) for intrabar refinement; empty = none.
     lo_start, lo_end : int64 arrays, shape (n_bars,) or (0,)
         Bar t's lower candles are rows ``lo_start[t]:lo_end[t]``.
+    first_bar : int
+        First bar simulated (0 = all). Earlier bars only feed the indicators (warm-up), so the
+        first entry can fill at the open of `first_bar` on the signal of the bar before it.
 
     Returns
     -------
     Fills
+        Bars are absolute row numbers; ``equity`` and the statistics cover bars
+        ``first_bar … n_bars-1`` only.
 
     Notes
     -----
@@ -615,14 +620,20 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
     lg_fee = np.empty(n_leg_cap)
     lg_reason = np.empty(n_leg_cap, dtype=np.int64)
     st = _init_state(plan)
+    if first_bar >= 2:  # the rules' line values of the bar before the signal bar of first_bar
+        t = first_bar - 2
+        st[_PXE] = _line(lines, int(entry_rule[1]), int(entry_rule[2]), entry_rule[3], entry_rule[4], t)
+        st[_PYE] = _line(lines, int(entry_rule[5]), int(entry_rule[6]), entry_rule[7], entry_rule[8], t)
+        st[_PXX] = _line(lines, int(exit_rule[1]), int(exit_rule[2]), exit_rule[3], exit_rule[4], t)
+        st[_PYX] = _line(lines, int(exit_rule[5]), int(exit_rule[6]), exit_rule[7], exit_rule[8], t)
     nt, nl = _core(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp_alloc_frac, plan,
-                   lo_o, lo_h, lo_l, lo_start, lo_end, True, st, stats, 0, n, eq, tr_entry_bar, tr_entry_price,
+                   lo_o, lo_h, lo_l, lo_start, lo_end, True, st, stats, first_bar, n, first_bar, eq, tr_entry_bar, tr_entry_price,
                    tr_qty, tr_entry_fee, tr_exit_bar, tr_pnl, tr_fees, lg_trade, lg_bar, lg_price, lg_qty, lg_fee,
                    lg_reason)
     return (tr_entry_bar[:nt].copy(), tr_entry_price[:nt].copy(), tr_qty[:nt].copy(), tr_entry_fee[:nt].copy(),
             tr_exit_bar[:nt].copy(), tr_pnl[:nt].copy(), tr_fees[:nt].copy(), lg_trade[:nl].copy(),
             lg_bar[:nl].copy(), lg_price[:nl].copy(), lg_qty[:nl].copy(), lg_fee[:nl].copy(), lg_reason[:nl].copy(),
-            eq, stats)
+            eq[first_bar:].copy(), stats)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -661,7 +672,7 @@ def grid_nb(o, h, l, c, atr, lines, entry_rules, exit_rules, tp_level_frac, tp_a
             j1 = min(n, j0 + block_bars)
             for k in range(g, m, groups):
                 _core(o, h, l, c, atr, lines, entry_rules[k], exit_rules[k], tp_level_frac, tp_alloc_frac, plan,
-                      lo_o, lo_h, lo_l, lo_start, lo_end, False, states[k], out[k], j0, j1, e_f, e_i, e_f, e_f,
+                      lo_o, lo_h, lo_l, lo_start, lo_end, False, states[k], out[k], j0, j1, 0, e_f, e_i, e_f, e_f,
                       e_f, e_i, e_f, e_f, e_i, e_i, e_f, e_f, e_f, e_i)
     return out
 

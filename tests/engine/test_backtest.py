@@ -123,3 +123,29 @@ def test_bad_inputs(btc):
         check_candles(pd.concat([btc.iloc[:2], btc.iloc[1:3]]))
     with pytest.raises(DataError, match="no candles"):
         check_candles(btc.iloc[:0])
+
+
+def test_start_bar_trades_only_inside_the_window(btc):
+    # Pick k so that the full run is flat at the close of bar k-1 (a trade exited on k-1 and no
+    # other was open). From there both runs see the same signals and the same flat account, so the
+    # window run equals the tail of the full run, scaled by the capital it started with.
+    full = run_backtest(btc, "sma_cross", {"fast": 10, "slow": 30}, PLAN, COSTS, timeframe="1m")
+    t = full.trades
+    k = int(t["exit_bar"].iloc[len(t) // 2]) + 1
+    assert k not in set(t["entry_bar"])  # nothing entered at k's open → flat at the close of k-1
+    win = run_backtest(btc, "sma_cross", {"fast": 10, "slow": 30}, PLAN, COSTS, timeframe="1m", start_bar=k)
+    assert win.equity.index.equals(btc.index[k:])
+    later = t[t["entry_bar"] >= k]
+    np.testing.assert_array_equal(win.trades["entry_bar"].to_numpy(), later["entry_bar"].to_numpy() - k)
+    np.testing.assert_array_equal(win.trades["entry_time"].to_numpy(), later["entry_time"].to_numpy())
+    np.testing.assert_allclose(win.trades["return_pct"], later["return_pct"], rtol=1e-9)
+    scale = 10_000.0 / full.equity.iloc[k - 1]
+    np.testing.assert_allclose(win.equity.to_numpy(), full.equity.to_numpy()[k:] * scale, rtol=1e-9)
+    assert win.metrics["exposure_pct"] == pytest.approx(
+        metrics.bars_held(win.trades["entry_bar"], win.trades["exit_bar"]) / (len(btc) - k) * 100)
+    tw = win.trades
+    _same(metrics.compute_metrics(tw["pnl_quote"], tw["return_pct"], win.equity, initial_cash_quote=10_000.0,
+                                  n_bars_held=metrics.bars_held(tw["entry_bar"], tw["exit_bar"]),
+                                  periods_per_year=525_600.0), win.metrics)
+    with pytest.raises(ConfigError, match=r"start_bar = 4000: expected an integer row in 0 … 3999"):
+        run_backtest(btc, "sma_cross", {}, PLAN, COSTS, timeframe="1m", start_bar=4000)

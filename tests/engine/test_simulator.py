@@ -286,7 +286,7 @@ def kernel_run(op, high, low, close, entries, exits, plan, costs, lower, cash=10
         end = np.cumsum(counts).astype(np.int64)
         lo = (np.array([s[0] for s in flat]), np.array([s[1] for s in flat]), np.array([s[2] for s in flat]),
               end - counts, end)
-    return sim.run_simulation(op, high, low, close, atr, lines, er, xr, tp_level, tp_alloc, p, *lo), atr
+    return sim.run_simulation(op, high, low, close, atr, lines, er, xr, tp_level, tp_alloc, p, *lo, 0), atr
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
