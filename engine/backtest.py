@@ -379,7 +379,7 @@ def _ambiguity(s: FloatArray, used_lower: bool) -> dict[str, Any]:
 
 def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
              timeframe: str, initial_cash_quote: float = 10_000.0,
-             lower_candles: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+             lower_candles: pd.DataFrame | None = None, details: bool = False) -> list[dict[str, Any]]:
     """Backtest every parameter combination of one entry set in one parallel kernel call.
 
     Each distinct indicator (e.g. SMA(20)) is computed once for the whole grid; the combinations
@@ -393,13 +393,15 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     param_grid : list of dict
         Parameter combinations of `signal` (defaults filled in for missing keys). Other
         parameters as :func:`run_backtest`.
+    details : bool
+        Also return ``"params"`` (validated parameters) and ``"ambiguity"`` (counters as
+        :attr:`BacktestResult.ambiguity`) per combination.
 
     Returns
     -------
     list of dict
-        Per combination, in `param_grid` order: the metric keys of :data:`engine.metrics.METRIC_KEYS`
-        plus ``"params"`` (validated parameters) and ``"ambiguity"`` (counters as
-        :attr:`BacktestResult.ambiguity`).
+        Per combination, in `param_grid` order: exactly the metric keys of
+        :data:`engine.metrics.METRIC_KEYS` (plus the two above with `details`).
 
     Raises
     ------
@@ -429,8 +431,9 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     out = []
     for p, s in zip(combos, stats):
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)
-        m["params"] = p
-        m["ambiguity"] = _ambiguity(s, lower_candles is not None)
+        if details:
+            m["params"] = p
+            m["ambiguity"] = _ambiguity(s, lower_candles is not None)
         out.append(m)
     logger.info("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
                 len(combos), len(candles), len(row), time.perf_counter() - t0)

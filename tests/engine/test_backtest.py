@@ -46,8 +46,9 @@ GRIDS = {
 @pytest.mark.parametrize("signal", sorted(GRIDS))
 def test_grid_metrics_equal_single_runs(btc, signal):
     plan = ExitPlan(tp_ladder="0.5:100", sl_atr_mult=2.0, trail_pct=0.8) if signal == "donchian_breakout" else PLAN
-    grid = run_grid(btc, signal, GRIDS[signal], plan, COSTS, timeframe="1m")
+    grid = run_grid(btc, signal, GRIDS[signal], plan, COSTS, timeframe="1m", details=True)
     assert len(grid) == len(GRIDS[signal])
+    assert list(run_grid(btc, signal, GRIDS[signal][:1], plan, COSTS, timeframe="1m")[0]) == list(metrics.METRIC_KEYS)
     for params, g in zip(GRIDS[signal], grid):
         r = run_backtest(btc, signal, params, plan, COSTS, timeframe="1m")  # trade list on demand
         _same(g, r.metrics)
