@@ -224,6 +224,9 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
     e_ya, e_yb, e_yk, e_yc = int(er[5]), int(er[6]), er[7], er[8]
     x_mode, x_xa, x_xb, x_xk, x_xc = int(xr[0]), int(xr[1]), int(xr[2]), xr[3], xr[4]
     x_ya, x_yb, x_yk, x_yc = int(xr[5]), int(xr[6]), xr[7], xr[8]
+    # entry and exit rules over the same two lines (crossovers): read them once per bar
+    same_lines = (e_xa == x_xa and e_xb == x_xb and e_xk == x_xk and e_xc == x_xc and e_ya == x_ya
+                  and e_yb == x_yb and e_yk == x_yk and e_yc == x_yc)
 
     in_pos = st[_INPOS] > 0.5
     entry_bar = int(st[_ENTRY_BAR])
@@ -260,8 +263,12 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
         if j >= 1:
             xe = _line(lines, e_xa, e_xb, e_xk, e_xc, j - 1)
             ye = _line(lines, e_ya, e_yb, e_yk, e_yc, j - 1)
-            xx = _line(lines, x_xa, x_xb, x_xk, x_xc, j - 1)
-            yx = _line(lines, x_ya, x_yb, x_yk, x_yc, j - 1)
+            if same_lines:
+                xx = xe
+                yx = ye
+            else:
+                xx = _line(lines, x_xa, x_xb, x_xk, x_xc, j - 1)
+                yx = _line(lines, x_ya, x_yb, x_yk, x_yc, j - 1)
         else:
             xe = ye = xx = yx = np.nan
         if not in_pos and not _sig(e_mode, pxe, pye, xe, ye):
@@ -633,7 +640,7 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
     return (tr_entry_bar[:nt].copy(), tr_entry_price[:nt].copy(), tr_qty[:nt].copy(), tr_entry_fee[:nt].copy(),
             tr_exit_bar[:nt].copy(), tr_pnl[:nt].copy(), tr_fees[:nt].copy(), lg_trade[:nl].copy(),
             lg_bar[:nl].copy(), lg_price[:nl].copy(), lg_qty[:nl].copy(), lg_fee[:nl].copy(), lg_reason[:nl].copy(),
-            eq[first_bar:].copy(), stats)
+            eq if first_bar == 0 else eq[first_bar:].copy(), stats)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
