@@ -19,8 +19,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 @nb.njit(cache=True, nogil=True)
-def sma_nb(x: FloatArray, period: int) -> FloatArray:
-    """Return the simple moving average of `x` over `period` bars.
+def sma_into_nb(x: FloatArray, period: int, out: FloatArray) -> None:
+    """Write the simple moving average of `x` over `period` bars into `out` (see :func:`sma_nb`).
 
     Parameters
     ----------
@@ -39,7 +39,6 @@ def sma_nb(x: FloatArray, period: int) -> FloatArray:
     to ~1e-12 relative.
     """
     n = x.shape[0]
-    out = np.empty(n, dtype=np.float64)
     s = 0.0
     for t in range(n):
         if t >= period and (t % 4096) == 0:
@@ -51,12 +50,34 @@ def sma_nb(x: FloatArray, period: int) -> FloatArray:
             if t >= period:
                 s -= x[t - period]
         out[t] = s / period if t >= period - 1 else np.nan
+
+
+@nb.njit(cache=True, nogil=True)
+def sma_nb(x: FloatArray, period: int) -> FloatArray:
+    """Return the simple moving average of `x` over `period` bars.
+
+    Parameters
+    ----------
+    x : float64 array, shape (n,)
+    period : int, ≥ 1
+
+    Returns
+    -------
+    float64 array, shape (n,)
+        ``out[t] = mean(x[t-period+1 : t+1])``; NaN for ``t < period-1``.
+
+    Notes
+    -----
+    Causal; warm-up ``period - 1`` bars. See :func:`sma_into_nb` for the method.
+    """
+    out = np.empty(x.shape[0], dtype=np.float64)
+    sma_into_nb(x, period, out)
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def ema_nb(x: FloatArray, span: int) -> FloatArray:
-    """Return the exponential moving average of `x` with smoothing ``2 / (span + 1)``.
+def ema_into_nb(x: FloatArray, span: int, out: FloatArray) -> None:
+    """Write the exponential moving average of `x` with smoothing ``2 / (span + 1)`` into `out`.
 
     Returns
     -------
@@ -69,7 +90,6 @@ def ema_nb(x: FloatArray, span: int) -> FloatArray:
     Causal; warm-up ``span - 1`` bars.
     """
     n = x.shape[0]
-    out = np.empty(n, dtype=np.float64)
     alpha = 2.0 / (span + 1.0)
     e = 0.0
     for t in range(n):
@@ -78,6 +98,24 @@ def ema_nb(x: FloatArray, span: int) -> FloatArray:
         else:
             e = e + alpha * (x[t] - e)
         out[t] = e if t >= span - 1 else np.nan
+
+
+@nb.njit(cache=True, nogil=True)
+def ema_nb(x: FloatArray, span: int) -> FloatArray:
+    """Return the exponential moving average of `x` with smoothing ``2 / (span + 1)``.
+
+    Returns
+    -------
+    float64 array, shape (n,)
+        As :func:`ema_into_nb`: seeded with ``x[0]``, ``e = e + alpha (x[t] − e)``, NaN for
+        ``t < span-1`` (``pandas.Series.ewm(span=span, adjust=False).mean()``).
+
+    Notes
+    -----
+    Causal; warm-up ``span - 1`` bars.
+    """
+    out = np.empty(x.shape[0], dtype=np.float64)
+    ema_into_nb(x, span, out)
     return out
 
 

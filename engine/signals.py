@@ -81,13 +81,24 @@ def to_bar_arrays(candles: pd.DataFrame | BarArrays | tuple) -> BarArrays:
     return BarArrays(*views)
 
 
-def compute_indicator(key: IndicatorKey, bars: BarArrays) -> FloatArray:
+def compute_indicator(key: IndicatorKey, bars: BarArrays, out: FloatArray | None = None) -> FloatArray:
     """Return the indicator line named by `key` = (kind, period) on `bars`.
+
+    With `out` (float64, shape (n_bars,)) the line is written there (in place for sma and ema,
+    which saves a copy in grids) and `out` is returned.
 
     Kinds: ``close`` (the close itself), ``sma`` ``ema`` ``std`` (population, of close), ``rsi`` (Wilder), ``hh``/``ll``
     (highest high / lowest low of the `period` bars before t). See :mod:`engine.indicators`.
     """
     kind, period = key
+    if out is not None:
+        if kind == "sma":
+            indicators.sma_into_nb(bars.close, period, out)
+        elif kind == "ema":
+            indicators.ema_into_nb(bars.close, period, out)
+        else:
+            out[:] = compute_indicator(key, bars)
+        return out
     if kind == "close":
         return bars.close
     if kind == "sma":
@@ -267,7 +278,7 @@ def build_lines(bars: BarArrays, keys: list[IndicatorKey]) -> tuple[FloatArray, 
     lines = np.zeros((1 + len(distinct), bars.close.shape[0]), dtype=np.float64)
     row: dict[IndicatorKey, int] = {}
     for i, key in enumerate(distinct):
-        lines[1 + i] = compute_indicator(key, bars)
+        compute_indicator(key, bars, out=lines[1 + i])
         row[key] = 1 + i
     return lines, row
 
