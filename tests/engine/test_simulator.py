@@ -391,7 +391,7 @@ def test_scaling_prices_leaves_returns_unchanged():
 
 
 def test_kernel_runs_as_plain_python_with_jit_disabled():
-    # same scenario with NUMBA_DISABLE_JIT=1 in a subprocess must give identical fills
+    # same scenario with NUMBA_DISABLE_JIT=1 in a subprocess must give identical fills and grid stats
     code = (
         "import json, numpy as np\n"
         "from tests.engine.test_simulator import kernel_run\n"
@@ -401,8 +401,15 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
         "h = np.maximum(o, c)*1.004; l = np.minimum(o, c)*0.996\n"
         "e = rng.random(n) < 0.3; x = rng.random(n) < 0.1\n"
         "plan = ExitPlan(tp_ladder='0.5:50,1.2:50', sl_pct=-0.8, breakeven=True, trail_pct=1.5, max_hold_bars=6)\n"
-        "f, _ = kernel_run(o, h, l, c, e, x, plan, Costs(10, 2), None)\n"
-        "print(json.dumps({'legs': f.leg_price.tolist(), 'eq': f.equity.tolist()}))\n"
+        "f, atr = kernel_run(o, h, l, c, e, x, plan, Costs(10, 2), None)\n"
+        "from engine import signals, simulator as sim\n"
+        "lines, er, xr = signals.arrays_to_lines(e, x)\n"
+        "tl, ta, p = plan.as_kernel_args(Costs(10, 2), 1000.0)\n"
+        "z, zi = np.empty(0), np.empty(0, np.int64)\n"
+        "g = sim.run_grid_stats(o, h, l, c, atr, lines, np.stack([er, er, er]), np.stack([xr, xr, xr]), tl, ta, p,\n"
+        "                       z, z, z, zi, zi, 2, 7)\n"  # blocks of 7 bars: state carried across blocks
+        "print(json.dumps({'legs': f.leg_price.tolist(), 'eq': f.equity.tolist(), 'stats': f.stats.tolist(),\n"
+        "                  'grid': g.tolist()}))\n"
     )
     outs = []
     for jit_off in ("0", "1"):
@@ -412,6 +419,9 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
         assert proc.returncode == 0, proc.stderr
         outs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert outs[0] == outs[1] and len(outs[0]["legs"]) > 0
+    # the cache-blocked parallel grid gives the single run's statistics, combination by combination
+    for row in outs[0]["grid"]:
+        assert row == pytest.approx(outs[0]["stats"], rel=1e-12)
 
 
 def test_reason_codes_have_names():
