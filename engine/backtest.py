@@ -41,6 +41,9 @@ TRADE_COLUMNS = (
     "exit_bar", "exit_price", "exit_reason", "exit_reasons", "n_legs", "fees_quote", "pnl_quote",
     "return_pct",
 )
+#: Columns of BacktestResult.fills_frame(), one row per exit leg with its trade's entry.
+FILL_COLUMNS = ("trade", "entry_time", "entry_price", "exit_time", "exit_price", "qty_base", "reason", "fee_quote",
+                "entry_fee_quote", "trade_pnl_quote", "trade_return_pct")
 #: Columns of BacktestResult.legs, one row per exit fill.
 LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee_quote", "reason")
 
@@ -100,14 +103,41 @@ class BacktestResult:
     costs: Costs | None = None
     initial_cash_quote: float = 10_000.0
 
-    def write_trades_csv(self, path: str | os.PathLike) -> Path:
-        """Write :attr:`trades` to a CSV atomically (temporary file in the same folder + os.replace).
+    def fills_frame(self) -> pd.DataFrame:
+        """Return one row per exit leg with its trade's entry: columns :data:`FILL_COLUMNS`.
 
-        Columns :data:`TRADE_COLUMNS`, times as ISO-8601 UTC; returns the path.
+        ``exit_*``, ``qty_base``, ``reason`` and ``fee_quote`` are the leg's; ``entry_fee_quote``,
+        ``trade_pnl_quote`` and ``trade_return_pct`` are the whole trade's (repeated on its legs).
+        """
+        legs = self.legs
+        t = self.trades.set_index("trade")
+        entry_fee = (t["entry_price"] * t["qty_base"]).to_numpy()
+        rows = legs["trade"].to_numpy()
+        fee_rate = self.costs.fee_rate if self.costs is not None else 0.0
+        return pd.DataFrame({
+            "trade": rows, "entry_time": t["entry_time"].to_numpy()[rows], "entry_price": t["entry_price"].to_numpy()[rows],
+            "exit_time": legs["time"].to_numpy(), "exit_price": legs["price"].to_numpy(),
+            "qty_base": legs["qty_base"].to_numpy(), "reason": legs["reason"].to_numpy(),
+            "fee_quote": legs["fee_quote"].to_numpy(), "entry_fee_quote": entry_fee[rows] * fee_rate,
+            "trade_pnl_quote": t["pnl_quote"].to_numpy()[rows], "trade_return_pct": t["return_pct"].to_numpy()[rows],
+        }, columns=list(FILL_COLUMNS))
+
+    def write_trades_csv(self, path: str | os.PathLike, *, per_leg: bool = False) -> Path:
+        """Write the trade list to a CSV atomically (temporary file in the same folder + os.replace).
+
+        Parameters
+        ----------
+        path : path
+        per_leg : bool
+            False: one row per round trip, columns :data:`TRADE_COLUMNS`. True: one row per exit
+            leg (:meth:`fills_frame`, quantity and reason of each leg).
+
+        Times are ISO-8601 UTC; returns the path.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = self.trades.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+        frame = self.fills_frame() if per_leg else self.trades
+        text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

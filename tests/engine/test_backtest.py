@@ -10,7 +10,7 @@ import pytest
 
 from engine import metrics
 from engine.backtest import (
-    LEG_COLUMNS, TRADE_COLUMNS, check_candles, index_ms, run_backtest, run_grid, run_single_csv,
+    FILL_COLUMNS, LEG_COLUMNS, TRADE_COLUMNS, check_candles, index_ms, run_backtest, run_grid, run_single_csv,
 )
 from engine.errors import ConfigError, DataError
 from engine.exits import Costs, ExitPlan
@@ -103,6 +103,12 @@ def test_run_single_csv_writes_trades(tmp_path, btc):
     back = pd.read_csv(path)
     assert list(back.columns) == list(TRADE_COLUMNS) and len(back) == r.metrics["n_trades"]
     assert back["pnl_quote"].to_numpy() == pytest.approx(r.trades["pnl_quote"].to_numpy())
+    legs = pd.read_csv(r.write_trades_csv(tmp_path / "legs.csv", per_leg=True))
+    assert list(legs.columns) == list(FILL_COLUMNS) and len(legs) == len(r.legs)
+    # per trade: leg quantities add up, exit fees + entry fee = the trade's fees
+    np.testing.assert_allclose(legs.groupby("trade")["qty_base"].sum(), back["qty_base"], rtol=1e-12)
+    fees = legs.groupby("trade")["fee_quote"].sum() + legs.groupby("trade")["entry_fee_quote"].first()
+    np.testing.assert_allclose(fees, back["fees_quote"], rtol=1e-9)
     with pytest.raises(DataError, match="no such candle file"):
         run_single_csv(tmp_path / "missing.csv", "1m", "sma_cross", {}, ExitPlan(), Costs())
 
