@@ -112,7 +112,40 @@ def _research(args) -> int:
 
 
 def _single(args) -> int:
-    raise ConfigError("--csv: single-run mode is not wired yet")
+    from engine.backtest import run_single_csv
+    from engine.exits import Costs, ExitPlan
+    from engine.metrics import json_safe
+
+    missing = [flag for flag, value in (("--tf", args.tf), ("--entry", args.entry)) if value is None]
+    if missing:
+        raise ConfigError(f"--csv needs {' and '.join(missing)}")
+    try:
+        params = json.loads(args.params) if args.params else {}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--params {args.params!r}: expected a JSON object like '{{\"fast\":10,\"slow\":30}}' ({e.msg})") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"--params {args.params!r}: expected a JSON object like '{{\"fast\":10,\"slow\":30}}'")
+    rules: dict = {"tp": args.tp, "sl_pct": args.sl, "trail_pct": args.trail, "max_hold_bars": args.max_hold,
+                   "use_exit_signal": not args.no_exit_signal}
+    if args.breakeven_offset is not None:
+        rules.update(breakeven=True, breakeven_offset_pct=args.breakeven_offset)
+    plan = ExitPlan.from_dict(rules, where="command line")
+    costs = Costs(fee_bps=10.0 if args.fee_bps is None else args.fee_bps,
+                  slippage_bps=0.0 if args.slippage_bps is None else args.slippage_bps)
+    result = run_single_csv(args.csv, args.tf, args.entry, params, plan, costs, initial_cash_quote=args.cash)
+    if args.trades_out:
+        result.write_trades_csv(args.trades_out)
+    out = {"csv": str(args.csv), "timeframe": args.tf, "entry": args.entry, "params": result.params,
+           "exit_plan": plan.to_dict(), "costs": {"fee_bps": costs.fee_bps, "slippage_bps": costs.slippage_bps},
+           "bars": len(result.equity), "metrics": result.metrics, "ambiguity": result.ambiguity}
+    if args.json:
+        print(json.dumps(json_safe(out), indent=1))
+    else:
+        for key, value in result.metrics.items():
+            print(f"{key:<18} {value:.4g}" if isinstance(value, float) else f"{key:<18} {value}")
+        if args.trades_out:
+            print(f"trades → {args.trades_out}")
+    return 0
 
 
 if __name__ == "__main__":
