@@ -50,7 +50,7 @@ def test_corrupt_row_is_reported_and_the_rest_completes(seeded, capsys):
     path.write_text("\n".join(lines) + "\n")
     assert cli.main(["--pairs", ",".join(PAIRS), "--tfs", "5m", "-q"]) == 0
     err = capsys.readouterr().err
-    assert "BTCUSDT 5m" in err and "row 101" in err and "abc" in err
+    assert "BTCUSDT 5m" in err and "row 100" in err and "abc" in err
     summary = json.loads((seeded / "reports" / "summary.json").read_text())
     assert {r["pair"] for r in summary["rows"]} == {"ETHUSDT"}
     assert summary["errors"][0]["pair"] == "BTCUSDT"

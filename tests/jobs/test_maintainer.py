@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from engine import backfill, cycle, datastore
+from engine import backfill, cycle, datastore, universe
 from engine.config import load_config
 from jobs import maintainer
 
@@ -13,7 +13,8 @@ from jobs import maintainer
 def test_once_with_a_corrupt_csv_reports_it_and_completes(scalp_env, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SCALP_TOPN", "2")
     monkeypatch.setenv("SCALP_TF_LIST", "5m,15m")
-    backfill.seed_from_sample(tmp_path / "data", ["BTCUSDT", "ETHUSDT"], ["5m"])
+    top2 = universe.sample_watchlist(2)  # BTCUSDT, DOGEUSDT by 24 h quote volume
+    backfill.seed_from_sample(tmp_path / "data", top2, ["5m"])
     path = datastore.candle_path(tmp_path / "data", "BTCUSDT", "5m")
     lines = path.read_text().splitlines()
     lines[50] = lines[50].replace(lines[50].split(",")[2], "-5", 1)  # high < low on row 50
@@ -23,7 +24,9 @@ def test_once_with_a_corrupt_csv_reports_it_and_completes(scalp_env, tmp_path, m
     assert len(corrupt) == 1  # moved aside, then rebuilt from the source
     assert datastore.read_candles(path, "5m").shape[0] > 1000
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
-    assert {(r["pair"], r["timeframe"]) for r in summary["rows"]} >= {("BTCUSDT", "5m"), ("ETHUSDT", "15m")}
+    assert {(r["pair"], r["timeframe"]) for r in summary["rows"]} == {(p, tf) for p in top2 for tf in ("5m", "15m")}
+    status = json.loads((tmp_path / "reports" / "status.json").read_text())
+    assert any("moved aside" in e["message"] and e["pair"] == "BTCUSDT" for e in status["errors"])
     log = (tmp_path / "logs" / "maintainer.log").read_text()
     assert "corrupt" in log and "BTCUSDT" in log
 
