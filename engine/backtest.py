@@ -336,7 +336,7 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
                                leg_bar=fills.leg_bar - start_bar)
     result = _result_from_fills(fills, candles.index[start_bar:], ppy, initial_cash_quote, lower_candles is not None,
                                 signal=signal, params=params, timeframe=timeframe, exit_plan=exit_plan, costs=costs)
-    logger.info("%s %s %s: %d bars, %d trades, return %.2f %%, %d ambiguous bars (%.3f s)", signal, params, timeframe,
+    logger.debug("%s %s %s: %d bars, %d trades, return %.2f %%, %d ambiguous bars (%.3f s)", signal, params, timeframe,
                 len(candles) - start_bar, result.metrics["n_trades"], result.metrics["total_return_pct"],
                 result.ambiguity["n_ambiguous_bars"], elapsed)
     if result.n_rejected:
@@ -465,7 +465,7 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
             m["params"] = p
             m["ambiguity"] = _ambiguity(s, lower_candles is not None)
         out.append(m)
-    logger.info("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
+    logger.debug("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
                 len(combos), len(candles), len(row), time.perf_counter() - t0)
     return out
 

@@ -781,7 +781,7 @@ def apply_gap_policy(candles: pd.DataFrame, timeframe: str, policy: str) -> pd.D
     gaps = find_gaps(candles, timeframe)
     if policy == "skip" or not gaps:
         if gaps:
-            logger.info("%d gaps (%d missing candles) kept as gaps (policy skip)", len(gaps), sum(g[2] for g in gaps))
+            logger.debug("%d gaps (%d missing candles) kept as gaps (policy skip)", len(gaps), sum(g[2] for g in gaps))
         return candles
     step = timeframe_to_ms(timeframe)
     ts = index_ms(candles)
