@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from engine.fileio import atomic_write_text
 from engine import indicators, metrics, signals
 from engine import simulator as sim
 from engine.errors import ConfigError, DataError
@@ -134,19 +134,9 @@ class BacktestResult:
 
         Times are ISO-8601 UTC; returns the path.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.fills_frame() if per_leg else self.trades
         text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(Path(path), text, lock=False)
 
     def curve_dict(self) -> dict[str, Any]:
         """Return the ``reports/curves/<PAIR>_<TF>_<SET>.json`` mapping (contracts, Part C).

@@ -26,7 +26,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 from filelock import FileLock
 
+from engine import fileio
 from engine.errors import ConfigError, DataError
 from engine.markets import TIMEFRAME_MS, folder_to_pair, pair_to_folder, timeframe_to_ms
 
@@ -147,39 +147,16 @@ def read_source(path: str | os.PathLike) -> str | None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
-    """Write `payload` to `path` atomically: a temporary file in the same folder, fsync, os.replace.
-
-    Readers see the old file or the new one, never a mix; a crash leaves at most a stale
-    ``.<name>.tmp-*`` file (removed by the next candle write). The folder is created. Take a lock
-    (:func:`candle_lock`) when several writers may race.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write `payload` to `path` atomically (:func:`engine.fileio.atomic_write_bytes`); the caller
+    takes :func:`candle_lock` when several writers may race."""
+    fileio.atomic_write_bytes(Path(path), payload, lock=False)
 
 
 def _remove_stale_tmp(path: Path) -> None:
     """Delete temporary files a killed writer left next to `path` (call with the lock held)."""
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-            logger.debug("%s: removed stale temporary file %s", path, stale.name)
+    n = fileio.remove_stale_tmp(path)
+    if n:
+        logger.debug("%s: removed %d stale temporary files", path, n)
 
 
 def _write_source(path: Path, source: str) -> None:

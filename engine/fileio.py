@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import contextlib
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from filelock import FileLock
 
@@ -22,31 +24,45 @@ def lock_for(path: Path) -> FileLock:
     return FileLock(str(path.parent / f".{path.name}.lock"), timeout=120)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True) -> Path:
-    """Write `data` to `path` atomically (tmp file in the same folder + ``os.replace``).
+def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True, mode: int | None = None) -> Path:
+    """Write `data` to `path` atomically: a temporary file in the same folder, fsync, ``os.replace``.
+
+    Readers see the old file or the new one, never a mix; a crash leaves at most a stale
+    ``.<name>.tmp-*`` file (see :func:`remove_stale_tmp`). The folder is created.
 
     Parameters
     ----------
     path : Path
-        Destination; its folder is created if missing.
+        Destination.
     lock : bool
-        Take the file's inter-process lock while writing (default True).
+        Take the file's inter-process lock (:func:`lock_for`) while writing; pass False when the
+        caller already holds a lock that covers `path`.
+    mode : int, optional
+        Permission bits of the new file (e.g. ``0o644`` for files a web server serves).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     if lock:
         with lock_for(path):
@@ -56,27 +72,40 @@ def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True) -> Path:
     return path
 
 
+def remove_stale_tmp(path: Path) -> int:
+    """Delete temporary files a killed writer left next to `path`; return how many (hold the lock)."""
+    n = 0
+    for stale in Path(path).parent.glob(f".{Path(path).name}.tmp-*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+            n += 1
+    return n
+
+
 def atomic_write_text(path: Path, text: str, *, lock: bool = True) -> Path:
     """Write UTF-8 `text` to `path` atomically; see :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"), lock=lock)
 
 
 def json_safe(obj: Any) -> Any:
-    """Return `obj` with NaN and ±Infinity replaced by None, recursively (JSON never holds them).
+    """Return `obj` with every NaN/±inf float replaced by None, recursively (JSON never holds them).
 
-    numpy scalars become Python numbers; tuples become lists.
+    dicts, lists, tuples and numpy arrays become dicts and lists; numpy scalars become Python
+    numbers; Paths become strings. The result goes straight into ``json.dumps(allow_nan=False)``.
     """
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            obj = obj.item()
-        except (ValueError, TypeError):
-            pass
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
     if isinstance(obj, Path):
         return str(obj)
     return obj

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine import simulator as sim
 from engine.errors import DataError
+from engine.fileio import json_safe  # noqa: F401  (re-exported: metrics → JSON)
 
 logger = logging.getLogger(__name__)
 
@@ -190,27 +190,6 @@ def metrics_from_stats(stats: FloatArray, *, initial_cash_quote: float, periods_
         "expectancy_pct": s[sim.S_SUM_RET_PCT] / nt if nt else math.nan,
         "exposure_pct": exposure_pct(int(s[sim.S_EXPOSURE_BARS]), n_bars),
     }
-
-
-def json_safe(obj: Any) -> Any:
-    """Return `obj` with every NaN/±inf float replaced by None, recursively (dicts, lists, tuples).
-
-    numpy scalars become Python numbers, so the result goes straight into ``json.dumps``.
-    """
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
 
 
 def _check_equity(equity_quote: FloatArray) -> FloatArray:

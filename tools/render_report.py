@@ -42,11 +42,10 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 if __name__ == "__main__" and __package__ in (None, ""):  # `python tools/render_report.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -799,16 +798,9 @@ def _fmt_volume(v: Any) -> str:
 # writing
 # --------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from engine.fileio import atomic_write_bytes
+
+    atomic_write_bytes(path, data, lock=False, mode=0o644)  # the render lock is held; files are served
 
 
 def plotly_filename() -> str:
