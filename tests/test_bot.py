@@ -60,6 +60,10 @@ def test_bot_once_runs_a_full_offline_cycle(scalp_env, tmp_path):
     assert "offline sample" in html.lower()
     for row in summary["rows"]:
         assert row["symbol"] in html  # the page names pairs as BTC/USDT
+    # data on the page: last candle per pair × TF, and the exchange halts recorded as gaps
+    assert "1m: DAT · last candle 2021-05-02 23:59 UTC" in html or "1m: OK · last candle 2021-05-02 23:59 UTC" in html
+    assert "15m" in html and "last candle 2021-05-02 23:45 UTC" in html
+    assert "2021-04-20 02:00 UTC" in html
 
 
 def test_bot_serves_only_the_public_folder(scalp_env, tmp_path):
