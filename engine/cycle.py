@@ -93,7 +93,7 @@ def open_exchange(cfg: AppConfig):
 
 
 def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: dict | None = None,
-             next_run_ms: int | None = None, progress: bool = False) -> CycleSummary:
+             next_run_ms: int | None = None, progress: bool = False, workers: int | None = None) -> CycleSummary:
     """Run one cycle and return its summary.
 
     Parameters
@@ -105,6 +105,9 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
         bot.py and jobs/maintainer.py: tools import the engine, never the other way round).
     next_run_ms : int, optional
         When the loop will run next (wall clock, epoch ms), shown on the dashboard.
+    workers : int, optional
+        Research processes (default: backtest_config.json ``workers``, else the measured
+        default of :func:`engine.optimize.default_workers`).
 
     Raises
     ------
@@ -146,7 +149,8 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
     from engine.research import run_research
 
     res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
-                       data_source=summary.data_source, gap_policy=rt.gap_policy, progress=progress)
+                       data_source=summary.data_source, gap_policy=rt.gap_policy, progress=progress,
+                       workers=workers)
     summary.errors.extend(res.errors)
     summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
 

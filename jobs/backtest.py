@@ -5,6 +5,15 @@ Research over the watchlist (writes reports/summary.json, strategies.yml.next, c
     python jobs/backtest.py --from-watchlist --tfs 1m,5m,15m
     python jobs/backtest.py --pairs BTCUSDT,ETHUSDT --tfs 5m --json
 
+Many processes or machines on the same optuna studies (mode "optuna"; see README, "Distributed search")::
+
+    python jobs/backtest.py --pairs BTCUSDT --tfs 5m --storage sqlite:///studies.db --study-prefix run1
+    python jobs/backtest.py --worker --pairs BTCUSDT --tfs 5m --storage sqlite:///studies.db --study-prefix run1
+
+Lookahead check of every entry set (or one, or your own function ``module:function``)::
+
+    python jobs/backtest.py --check-lookahead [--entry NAME] [--csv FILE --tf 1m]
+
 One backtest on any CSV of candles (prints metrics, writes the trade list)::
 
     python jobs/backtest.py --csv FILE --tf 1m --entry sma_cross --params '{"fast":10,"slow":30}' \\
@@ -46,6 +55,21 @@ def build_parser() -> ArgumentParser:
     src.add_argument("--tfs", default=None, help="comma-separated timeframes (default runtime.tf_list)")
     src.add_argument("--entries", type=Path, default=None, help="entries_config.json to use")
     src.add_argument("--backtest-config", type=Path, default=None, help="backtest_config.json to use")
+    src.add_argument("--workers", type=int, default=None,
+                     help="processes for the (pair, timeframe) jobs (default: backtest_config.json workers, else "
+                          "1 on up to 2 cores, cores/2 above; results are identical for every count)")
+    src.add_argument("--storage", default=None,
+                     help="optuna storage URL shared by several processes: sqlite:///FILE.db, journal:FILE.log, "
+                          "postgresql://USER:PASS@HOST/DB (default: in memory)")
+    src.add_argument("--study-prefix", default="scalp", help="prefix of the optuna study names (default scalp)")
+    src.add_argument("--worker", action="store_true",
+                     help="join the optuna studies of --storage as a worker until every trial is done; writes no reports")
+    chk = p.add_argument_group("lookahead check")
+    chk.add_argument("--check-lookahead", action="store_true",
+                     help="check that no entry set's signal changes when later bars are removed "
+                          "(--entry: an entry set, a signal or module:function; default every entry set)")
+    chk.add_argument("--cuts", type=int, default=50, help="random cut points of the lookahead check (default 50)")
+    chk.add_argument("--pair", default="BTCUSDT", help="bundled sample pair for the lookahead check (default BTCUSDT)")
     one = p.add_argument_group("one backtest on one CSV")
     one.add_argument("--csv", type=Path, default=None, help="CSV of candles (timestamp,open,high,low,close,volume)")
     one.add_argument("--tf", default=None, help="timeframe of the CSV (1m 5m 15m 1h 4h 1d)")
@@ -69,9 +93,62 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parse(build_parser(), argv)
     setup_logging(args.verbose, args.quiet)
+    if args.check_lookahead:
+        return run_cli("backtest.py", lambda: _check_lookahead(args))
     if args.csv is not None:
         return run_cli("backtest.py", lambda: _single(args))
     return run_cli("backtest.py", lambda: _research(args))
+
+
+def _check_lookahead(args) -> int:
+    from engine import datastore, signals
+    from engine.lookahead import check_lookahead, load_function
+
+    tf = args.tf or "1m"
+    if args.csv is not None:
+        if args.tf is None:
+            raise ConfigError("--csv needs --tf")
+        candles = datastore.read_candles(args.csv, tf)
+    else:
+        if tf not in TIMEFRAME_MS:
+            raise ConfigError(f"--tf {tf!r}: expected one of {' '.join(TIMEFRAME_MS)}")
+        candles = datastore.load_sample(pair_to_folder(args.pair), tf).iloc[-20_000:]
+    if args.cuts < 1:
+        raise ConfigError(f"--cuts {args.cuts}: expected an integer ≥ 1")
+    entries = load_entries(args.entries)
+    targets: list[tuple[str, object, dict | None]] = []
+    if args.entry is None:
+        targets = [(es.name, es.signal, dict(es.params)) for es in entries.entry_sets.values()]
+    elif ":" in args.entry:
+        targets = [(args.entry, load_function(args.entry), None)]
+    elif args.entry in entries.entry_sets:
+        es = entries.entry_sets[args.entry]
+        targets = [(es.name, es.signal, dict(es.params))]
+    elif args.entry in signals.SIGNALS:
+        params = json.loads(args.params) if args.params else None
+        targets = [(args.entry, args.entry, params)]
+    else:
+        raise ConfigError(f"--entry {args.entry!r}: expected an entry set of entries_config.json "
+                          f"({', '.join(entries.entry_sets)}), a signal ({', '.join(signals.SIGNALS)}) or module:function")
+    reports = [check_lookahead(sig, candles, params, n_cuts=args.cuts, name=name) for name, sig, params in targets]
+    if args.json:
+        print(json.dumps([{"entry_set": r.name, "bars": r.n_bars, "cuts": len(r.cuts), "entries": r.n_entries,
+                           "exits": r.n_exits, "lookahead": False} for r in reports], indent=1))
+    else:
+        for r in reports:
+            print(r)
+    return 0
+
+
+def _worker(args, rt, entries, bt, pairs, tfs) -> int:
+    from engine.research import run_worker
+
+    if not args.storage:
+        raise ConfigError("--worker needs --storage URL (the studies it joins)")
+    left = run_worker(rt.data_dir, pairs, tfs, entries, bt, storage=args.storage, study_prefix=args.study_prefix,
+                      gap_policy=rt.gap_policy)
+    print(f"worker done: {left} studies left unfinished")
+    return 0
 
 
 def _research(args) -> int:
@@ -80,6 +157,8 @@ def _research(args) -> int:
     from engine.fileio import read_json
     from engine.research import run_research
 
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected an integer ≥ 1")
     cfg = load_config(args.config)
     rt = cfg.runtime
     entries = load_entries(args.entries)
@@ -95,10 +174,13 @@ def _research(args) -> int:
         pairs = [p["pair"] for p in watch["pairs"]]
     else:
         raise ConfigError("backtest.py: give --from-watchlist, --pairs P1,P2 or --csv FILE")
+    if args.worker:
+        return _worker(args, rt, entries, bt, pairs, tfs)
     status = cycle.read_status(rt.reports_dir)
     clock = Clock.replay(status["clock"]["now_ms"]) if status.get("clock", {}).get("kind") == "replay" else Clock.wall()
     res = run_research(rt.data_dir, rt.reports_dir, pairs, tfs, entries, bt, clock=clock, gap_policy=rt.gap_policy,
-                       progress=not args.quiet)
+                       progress=not args.quiet, workers=args.workers, storage=args.storage,
+                       study_prefix=args.study_prefix)
     if args.json:
         from engine.fileio import json_safe
 

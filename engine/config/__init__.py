@@ -147,7 +147,15 @@ class WalkForward:
 
 @dataclass(frozen=True)
 class OptunaConfig:
+    """The ``optuna`` block: trials per study, batching, sampler, seed and parameter spaces.
+
+    ``space[entry_set][param]`` is ``{"type": "int"|"float", "low", "high", "log", "step"?}`` or
+    ``{"type": "categorical", "choices": [...]}`` (validated: ranges inside the signal's
+    parameter ranges, ``low < high``, ``log`` only with ``low > 0`` and without a step).
+    """
+
     n_trials: int
+    batch_size: int
     timeout_s: float | None
     sampler: str
     seed: int
@@ -174,6 +182,13 @@ class BacktestConfig:
     constraints: Constraints
     path: Path
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    costs: Any = None  # engine.exits.Costs overriding the entry sets' costs, or None
+    workers: int | None = None
+
+    def costs_for(self, entry_set: EntrySet):
+        """Return the :class:`engine.exits.Costs` the search uses for `entry_set`: the
+        ``costs`` block of backtest_config.json when present, else the entry set's own."""
+        return self.costs if self.costs is not None else entry_set.costs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,10 +344,10 @@ def load_entries(path: Path | str | None = None) -> EntriesConfig:
 
 
 def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None = None) -> BacktestConfig:
-    """Load backtest_config.json: search mode, grids, optuna, walk-forward and constraints.
+    """Load backtest_config.json: search mode, grids, optuna, walk-forward, constraints, costs.
 
-    When `entries` is given, relations are checked too: every grid names a known entry set and
-    only that set's signal parameters.
+    When `entries` is given, relations are checked too: every grid and optuna space names a known
+    entry set and only that set's signal parameters, with values inside their ranges.
 
     Raises
     ------
@@ -354,9 +369,15 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
             signal = entries.entry_sets[name].signal
             for combo in expand_grid(space):
                 signals.validate_params(signal, combo, where=f"{file} → grid.{name} {combo}")
-        for name in c["optuna"]["space"]:
+        for name, space in c["optuna"]["space"].items():
             if name not in entries.entry_sets:
                 raise schema.unknown_key_error(file, "optuna.space", name, list(entries.entry_sets))
+            _check_space(file, f"optuna.space.{name}", entries.entry_sets[name].signal, space)
+    costs = None
+    if c["costs"] is not None:
+        from engine.exits import Costs
+
+        costs = Costs(**schema.check(c["costs"], schema.COSTS, file, "costs"))
     return BacktestConfig(
         mode=c["mode"],
         objective=c["objective"],
@@ -367,7 +388,29 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
         constraints=Constraints(**c["constraints"]),
         path=path,
         raw=c,
+        costs=costs,
+        workers=c["workers"],
     )
+
+
+def _check_space(file: str, where: str, signal: str, space: Mapping[str, Mapping[str, Any]]) -> None:
+    """Relations of an optuna space: known parameters of `signal`, values inside their ranges."""
+    from engine import signals
+
+    known = {p.name: p for p in signals.get_signal(signal).params}
+    for param, spec in space.items():
+        if param not in known:
+            raise schema.unknown_key_error(file, where, param, list(known))
+        ps = known[param]
+        if ps.kind is int and spec["type"] == "float":
+            raise ConfigError(f"{file} → {where}.{param}.type = 'float': expected int or categorical ({ps.description})")
+        values = spec["choices"] if spec["type"] == "categorical" else [spec["low"], spec["high"]]
+        for v in values:
+            if ps.kind is int and float(v) != int(v):
+                raise ConfigError(f"{file} → {where}.{param} = {v!r}: expected whole numbers ({ps.description})")
+            if not ps.low <= v <= ps.high:
+                raise ConfigError(f"{file} → {where}.{param} = {v!r}: expected {ps.low:g} ≤ {param} ≤ {ps.high:g} "
+                                  f"({ps.description})")
 
 
 def expand_grid(space: Mapping[str, list]) -> list[dict[str, Any]]:

@@ -292,12 +292,14 @@ WALK_FORWARD = Block(
 OPTUNA = Block(
     doc="optuna search (mode: optuna)",
     keys={
-        "n_trials": Key("int", 50, "trials per study", lo=1, hi=1_000_000),
-        "timeout_s": Key("float", None, "stop a study after this many seconds", lo=0.1, nullable=True),
-        "sampler": Key("str", "tpe", "sampler", choices=("tpe", "random")),
-        "seed": Key("int", 42, "sampler seed (studies are deterministic)", lo=0),
-        "pruner": Key("str", "none", "pruner", choices=("none", "median")),
-        "space": Key("dict", {}, "per entry set: {param: {type: int|float|categorical, low, high, log, step, choices}}"),
+        "n_trials": Key("int", 50, "trials per study (one study per pair × timeframe × entry set × fold)", lo=1, hi=1_000_000),
+        "batch_size": Key("int", 10, "trials proposed together from the trials finished before them (up to this many run in parallel per study); part of the seed: changing it changes the trials", lo=1, hi=10_000),
+        "timeout_s": Key("float", None, "stop proposing new trials of a study after this many seconds (results then depend on speed)", lo=0.1, nullable=True),
+        "sampler": Key("str", "tpe", "sampler: tpe (Tree-structured Parzen Estimator) or random", choices=("tpe", "random")),
+        "seed": Key("int", 42, "seed; each study's seed derives from it and the study's key (pair, timeframe, entry set, fold)", lo=0),
+        "pruner": Key("str", "none", "pruner (none or median); a trial is one batched evaluation without intermediate values, so median prunes nothing yet", choices=("none", "median")),
+        "space": Block(each=lambda v, f, p: _optuna_space(v, f, p),
+                       doc="per entry set: {param: {type: int|float|categorical, low, high, log, step, choices}}"),
     },
 )
 
@@ -320,6 +322,8 @@ BACKTEST_JSON = Block(
         "optuna": OPTUNA,
         "walk_forward": WALK_FORWARD,
         "constraints": CONSTRAINTS,
+        "costs": Key("dict", None, "fee_bps and slippage_bps for the search, overriding every entry set's costs; null keeps entries_config.json's", nullable=True),
+        "workers": Key("int", None, "processes for the (pair, timeframe) jobs of a research run; null = measured default (engine.optimize.default_workers)", lo=1, hi=512, nullable=True),
     }
 )
 
@@ -334,3 +338,81 @@ def _grid_space(value: Any, file: str, path: str) -> dict[str, list]:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise _fail(file, f"{path}.{name}[{i}]", v, "a number")
     return value
+
+
+COSTS = Block(
+    doc="trading costs of the search (override the entry sets' fee_bps/slippage_bps)",
+    keys={
+        "fee_bps": Key("float", None, "fee per side in basis points of notional", lo=0.0, hi=1000.0, required=True),
+        "slippage_bps": Key("float", None, "slippage per fill in basis points of price", lo=0.0, hi=1000.0, required=True),
+    },
+)
+
+PARAM_TYPES = ("int", "float", "categorical")
+_SPACE_KEYS = ("type", "low", "high", "log", "step", "choices")
+
+
+def _number(value: Any, file: str, path: str, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+        raise _fail(file, path, value, "a whole number" if integer else "a finite number")
+    if integer and isinstance(value, float) and not value.is_integer():
+        raise _fail(file, path, value, "a whole number")
+    return int(value) if integer else float(value)
+
+
+def _optuna_param(value: Any, file: str, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(file, path, value, '{"type": "int"|"float"|"categorical", ...}')
+    for key in value:
+        if key not in _SPACE_KEYS:
+            raise unknown_key_error(file, path, str(key), list(_SPACE_KEYS))
+    kind = value.get("type")
+    if kind not in PARAM_TYPES:
+        raise _fail(file, f"{path}.type", kind, "one of " + ", ".join(PARAM_TYPES))
+    if kind == "categorical":
+        extra = [k for k in ("low", "high", "log", "step") if k in value]
+        if extra:
+            raise ConfigError(f'{_where(file, path)}: "{extra[0]}" does not apply to type categorical; give "choices"')
+        choices = value.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise _fail(file, f"{path}.choices", choices, "a non-empty list of numbers")
+        for i, c in enumerate(choices):
+            _number(c, file, f"{path}.choices[{i}]")
+        if len(set(choices)) != len(choices):
+            raise _fail(file, f"{path}.choices", choices, "each value once")
+        return {"type": kind, "choices": list(choices)}
+    if "choices" in value:
+        raise ConfigError(f'{_where(file, path)}: "choices" applies to type categorical only; give "low" and "high"')
+    integer = kind == "int"
+    for key in ("low", "high"):
+        if key not in value:
+            raise ConfigError(f"{_where(file, f'{path}.{key}')}: missing; expected the {'lowest' if key == 'low' else 'highest'} value (inclusive)")
+    low = _number(value["low"], file, f"{path}.low", integer=integer)
+    high = _number(value["high"], file, f"{path}.high", integer=integer)
+    if not low < high:
+        raise _fail(file, f"{path}.high", value["high"], f"a number above low = {value['low']!r}")
+    log = value.get("log", False)
+    if not isinstance(log, bool):
+        raise _fail(file, f"{path}.log", log, "true or false")
+    step = value.get("step")
+    if step is not None:
+        step = _number(step, file, f"{path}.step", integer=integer)
+        if not step > 0:
+            raise _fail(file, f"{path}.step", value["step"], "a number > 0")
+        if step > high - low:
+            raise _fail(file, f"{path}.step", value["step"], f"a step ≤ high - low = {high - low:g}")
+    if log:
+        if low <= 0:
+            raise _fail(file, f"{path}.low", value["low"], "a number > 0 (log scale)")
+        if step is not None and not (integer and step == 1):
+            raise ConfigError(f'{_where(file, path)}: "step" and "log" cannot be combined (optuna samples a log scale without steps)')
+    out: dict[str, Any] = {"type": kind, "low": low, "high": high, "log": log}
+    if step is not None:
+        out["step"] = step
+    return out
+
+
+def _optuna_space(value: Any, file: str, path: str) -> dict[str, dict]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(file, path, value, "a mapping {param: {type, low, high, ...}}")
+    return {name: _optuna_param(spec, file, f"{path}.{name}") for name, spec in value.items()}
