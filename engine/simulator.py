@@ -366,6 +366,12 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                     if tr > stop:
                         stop = tr
                         stop_reason = R_TRAIL
+                if check_entry and o[j] <= stop:
+                    # a stop closer than the entry slippage sits at or above this bar's open: the bar
+                    # opened through it, so it fills at the open like any gap (never above the high)
+                    _close_all(st, o[j], stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty,
+                               lg_fee, lg_reason)
+                    in_pos = False
         pxe, pye, pxx, pyx = xe, ye, xx, yx
         # ---------------- inside the bar ----------------
         if in_pos and (check_entry or not entered):
@@ -474,7 +480,9 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                 ret_sum += r
                 ret_sumsq += r * r
             n_ret += 1.0
-        peak_eq = max(peak_eq, eq)
+        # drawdown of the bar-close equity curve, which starts at the close of first_bar (DESIGN.md);
+        # equal to the initial cash there unless a window enters at its first open
+        peak_eq = eq if j == first_bar else max(peak_eq, eq)
         if peak_eq - eq > max_dd * peak_eq:
             max_dd = (peak_eq - eq) / peak_eq
         prev_eq = eq
@@ -588,7 +596,9 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
     3. *Entry.* If flat at the close of bar t-1 and the entry rule held on bar t-1: buy at
        ``open × (1 + slippage)`` with all cash, ``qty = cash / (price × (1 + fee))``, rounded down
        to whole lots if ``lot_size_base`` is set. No cash → status REJECT_NO_CASH; less than one
-       lot → REJECT_BELOW_LOT. Levels are set from this fill price. One position at a time: an
+       lot → REJECT_BELOW_LOT. Levels are set from this fill price; a stop that
+       lands at or above the bar's open (closer than the slippage) sells at the open at once
+       (checked on the entry bar only with ``check_entry_bar``). One position at a time: an
        entry signal while in a position is ignored.
     4. *Inside the bar* (on the entry bar only if ``check_entry_bar``): stop touched = low ≤
        stop; target touched = high ≥ next TP level. Only the stop → the rest sells at the stop.

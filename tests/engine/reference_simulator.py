@@ -215,6 +215,8 @@ def reference_backtest(o, h, l, c, entries, exits, plan: ExitPlan, costs: Costs,
                 active = pos
                 just_entered = True
                 stop, why = bar_stop(pos, t)
+                if plan.check_entry_bar and o[t] <= stop:  # stop closer than the slippage: through it at the open
+                    sell_rest(pos, o[t], why, t)
         # inside the bar
         if pos is not None and pos.remaining > 0 and (plan.check_entry_bar or not just_entered):
             intrabar(pos, t, stop, why)

@@ -181,6 +181,38 @@ def test_fees_and_slippage_hand_checked():
     assert r.trades["fees_quote"].iloc[0] == pytest.approx(qty * 100.1 * 0.001 + qty * fill * 0.001)
 
 
+def test_stop_closer_than_slippage_fills_at_open_never_above_the_high():
+    # slippage 50 bps: entry fill = 100 × 1.005 = 100.5; stop −0.2 % → 100.5 × 0.998 = 100.299,
+    # above bar 1's open 100 (and its high 100.2): the bar opened through the stop, so it sells at
+    # once at the open: leg price 100 × (1 − 0.005) = 99.5, inside the bar's low–high.
+    rows = [(100, 100, 100, 100), (100, 100.2, 99.8, 100), (100, 100, 100, 100)]
+    r = run(rows, ExitPlan(sl_pct=-0.2), costs=Costs(0, 50))
+    assert legs(r) == [(1, 99.5, round(1000 / 100.5, 10), "sl")]
+    assert r.legs["price"].iloc[0] <= rows[1][1]
+    # with check_entry_bar=False the entry bar is not checked: bar 2 opens at 100 ≤ stop → gap fill
+    r2 = run(rows, ExitPlan(sl_pct=-0.2, check_entry_bar=False), costs=Costs(0, 50))
+    assert legs(r2) == [(2, 99.5, round(1000 / 100.5, 10), "sl")]
+
+
+def test_window_entering_at_its_first_open_measures_drawdown_from_the_first_close():
+    # A start_bar window (walk-forward test window) can enter at its first open. The drawdown is
+    # the peak-to-trough of the bar-close equity curve (DESIGN.md), whose peak starts at the first
+    # close; the kernel's streaming figure must equal engine.metrics on the returned curve.
+    from engine.backtest import run_backtest
+    from engine.datastore import load_sample
+
+    df = load_sample("BTCUSDT", "5m").iloc[:3000]
+    plan = ExitPlan(tp_ladder="0.9:50,1.4:30,2.1:20", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.05)
+    costs = Costs(fee_bps=10, slippage_bps=2)
+    full = run_backtest(df, "ema_cross", None, plan, costs, timeframe="5m")
+    start = int(full.trades["entry_bar"].iloc[3])
+    r = run_backtest(df, "ema_cross", None, plan, costs, timeframe="5m", start_bar=start)
+    assert int(r.trades["entry_bar"].iloc[0]) == 0 and r.equity.iloc[0] < 10_000  # entered at the first open
+    eq = r.equity.to_numpy()
+    assert r.metrics["max_drawdown_pct"] == pytest.approx(metrics.max_drawdown_pct(eq), rel=1e-12)
+    assert r.metrics["sharpe"] == pytest.approx(metrics.sharpe(eq, 365 * 288), rel=1e-9)
+
+
 def test_check_entry_bar_false_skips_the_entry_bar():
     # bar 1 (entry bar) touches the stop 99 (low 98.5): checked by default, skipped with
     # check_entry_bar=False, and the trade then ends on the last close 101.
