@@ -740,7 +740,7 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
     cards = []
     for s in inputs.strategies:
         oos, ins = _metric_cells(s.get("metrics")), _metric_cells(s.get("in_sample"))
-        exp_ms = to_ms(s.get("expires_at_ms")) or to_ms(s.get("expires_at"))
+        exp_ms = to_ms(s.get("expires_at")) or to_ms(s.get("expires_at_ms"))  # the ISO time rules
         expired = exp_ms is not None and exp_ms <= ref_ms
         cards.append({
             "id": _slug(_folder(s.get("pair")), s.get("timeframe"), s.get("entry_set")),

@@ -438,12 +438,14 @@ def load_strategies(path: Path | str | None = None) -> list[dict[str, Any]]:
     -------
     list of dict
         Each with at least ``pair timeframe entry_set signal params promoted_at expires_at
-        risk_mode`` (times ISO 8601 UTC) and ``expires_at_ms``.
+        risk_mode`` (times ISO 8601 UTC) and ``promoted_at_ms``/``expires_at_ms`` derived from
+        those ISO times (a stale ``*_ms`` in the file is overwritten: the ISO time rules).
 
     Raises
     ------
     ConfigError
-        If the file is not YAML, has no ``strategies`` list, or an entry lacks a required key.
+        If the file is not YAML, has no ``strategies`` list, an entry lacks a required key, or a
+        time is not ISO 8601.
     """
     path = Path(path or STRATEGIES_YML)
     if not path.exists():
@@ -472,6 +474,14 @@ def load_strategies(path: Path | str | None = None) -> list[dict[str, Any]]:
             raise ConfigError(f"{file} → strategies[{i}].timeframe = {item['timeframe']!r}: expected one of 1m 5m 15m 1h 4h 1d") from None
         if item["risk_mode"] not in schema.RISK_MODES:
             raise ConfigError(f"{file} → strategies[{i}].risk_mode = {item['risk_mode']!r}: expected one of {', '.join(schema.RISK_MODES)}")
+        from engine.clock import parse_iso_ms
+
+        for key in ("promoted_at", "expires_at"):  # the ISO times are the truth; *_ms follow them
+            try:
+                item[f"{key}_ms"] = parse_iso_ms(item[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{file} → strategies[{i}].{key} = {item[key]!r}: expected an ISO 8601 UTC time "
+                                  "like 2021-05-04T00:00:00Z") from None
         out.append(item)
     return out
 

@@ -53,9 +53,9 @@ def test_promote_file_merges_with_ttl_and_drops_expired(tmp_path):
     next_path = tmp_path / "strategies.yml.next"
     next_path.write_text(yaml.safe_dump({"candidates": [cand("BTCUSDT"), cand("ETHUSDT", n_trades=1)]}))
     strat = tmp_path / "strategies.yml"
-    old = {**cand("XRPUSDT"), "promoted_at": "x", "expires_at": "x", "expires_at_ms": NOW - 1,
+    old = {**cand("XRPUSDT"), "promoted_at": "2021-05-01T00:00:00Z", "expires_at": "2021-05-02T23:59:59Z",
            "risk_mode": "aggressive"}
-    kept = {**cand("ADAUSDT"), "promoted_at": "x", "expires_at": "x", "expires_at_ms": NOW + 1,
+    kept = {**cand("ADAUSDT"), "promoted_at": "2021-05-02T00:00:00Z", "expires_at": "2021-05-03T01:00:00Z",
             "risk_mode": "aggressive"}
     strat.write_text(yaml.safe_dump({"strategies": [old, kept]}))
     decisions, active = promotion.promote_file(next_path, strat, RULES["aggressive"], risk_mode="aggressive",
@@ -67,7 +67,7 @@ def test_promote_file_merges_with_ttl_and_drops_expired(tmp_path):
     assert btc["promoted_at"] == "2021-05-03T00:00:00Z" and btc["expires_at"] == "2021-05-04T00:00:00Z"
     assert btc["expires_at_ms"] - btc["promoted_at_ms"] == 24 * 3_600_000
     assert btc["risk_mode"] == "aggressive"
-    assert promotion.expire_file(strat, NOW + 2)[0]["pair"] == "ADAUSDT"
+    assert promotion.expire_file(strat, NOW + 3_600_000)[0]["pair"] == "ADAUSDT"
     assert [s["pair"] for s in load_strategies(strat)] == ["BTCUSDT"]
 
 
@@ -81,3 +81,26 @@ def test_bad_candidates_file_leaves_strategies_untouched(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         promotion.promote_file(tmp_path / "nope", strat, RULES["aggressive"], risk_mode="aggressive", now_ms=NOW, ttl_hours=1)
     assert strat.read_text() == "strategies: []\n"
+
+
+def test_expiry_follows_the_iso_expires_at(tmp_path):
+    """strategies.yml documents promoted_at/expires_at (ISO); a hand-edited file without the *_ms
+    twins, or with stale ones, must expire by the ISO time."""
+    base = {"entry_set": "ema_cross", "signal": "ema_cross", "params": {}, "risk_mode": "aggressive",
+            "promoted_at": "2021-05-02T00:00:00Z", "expires_at": "2021-05-10T00:00:00Z"}
+    path = tmp_path / "s.yml"
+    path.write_text(yaml.safe_dump({"strategies": [
+        {**base, "pair": "BTCUSDT", "timeframe": "5m"},                                # no *_ms at all
+        {**base, "pair": "ETHUSDT", "timeframe": "5m", "expires_at_ms": NOW - 86_400_000},  # stale twin
+        {**base, "pair": "XRPUSDT", "timeframe": "5m", "expires_at": "2021-05-02T12:00:00Z"}]}))
+    loaded = load_strategies(path)
+    assert [s["expires_at_ms"] for s in loaded][:2] == [1620604800000, 1620604800000]
+    kept, expired = promotion.drop_expired(loaded, NOW)
+    assert [s["pair"] for s in kept] == ["BTCUSDT", "ETHUSDT"] and [s["pair"] for s in expired] == ["XRPUSDT"]
+    from engine.states import active_keys
+
+    assert active_keys(loaded, NOW) == {("BTCUSDT", "5m"), ("ETHUSDT", "5m")}
+    path.write_text(yaml.safe_dump({"strategies": [{**base, "pair": "BTCUSDT", "timeframe": "5m",
+                                                    "expires_at": "next tuesday"}]}))
+    with pytest.raises(ConfigError, match=r"strategies\[0\].expires_at = 'next tuesday': expected an ISO 8601"):
+        load_strategies(path)
