@@ -229,7 +229,13 @@ def open_storage(url: str | None):
 
             return JournalStorage(JournalFileBackend(url[len("journal:"):]))
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            except Exception as e:  # two processes creating the schema of a new database at once
+                if "already exists" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     except Exception as e:  # sqlalchemy/driver errors of many kinds
         raise ConfigError(f"--storage {url!r}: cannot open the optuna storage ({type(e).__name__}: {e}); "
                           "expected sqlite:///FILE.db, journal:FILE.log or postgresql://USER:PASS@HOST/DB") from e
@@ -306,9 +312,13 @@ def _finish(storage, trial_id: int, params: dict, metrics: dict | None, objectiv
         value = v if math.isfinite(v) else PENALTY
     try:
         storage.set_trial_user_attr(trial_id, "metrics", json_safe(metrics))
+        storage.set_trial_user_attr(trial_id, "evaluated_by", _WHO)
         storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # a stale trial finished twice: same parameters, same value
+
+
+_WHO = f"{__import__('socket').gethostname()}:{os.getpid()}"
 
 
 def run_study(storage, name: str, key: str, opt: OptunaConfig, space: dict[str, dict],

@@ -252,6 +252,10 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     curves_dir = Path(reports_dir) / "curves"
     n_workers = int(workers or bt.workers or default_workers())
     studies = StudyOptions(storage_url=storage, prefix=study_prefix, chunk=1 if storage else None)
+    if storage:
+        from engine.optimize import open_storage
+
+        open_storage(storage)  # fails early on a bad URL, and creates a new database's tables once
     jobs = [_Job(Path(data_dir), pair_to_folder(p), tf, entries, bt, data_source, gap_policy, cfg_id, studies)
             for p in pairs for tf in timeframes]
     bar = _progress(len(jobs), progress, f"research ({bt.mode}, {n_workers} worker{'s' if n_workers > 1 else ''})")
