@@ -723,9 +723,14 @@ def build_page(runtime: Any, inputs: Inputs, *, repo_root: Path, now_ms: int) ->
             cells_ = []
             for k, _, dec in TABLE_METRICS:
                 cells_.append((fmt_num(oos.get(k), dec), fmt_num(ins.get(k), dec)))
+            # beside the OOS Sharpe: its deflated Sharpe ratio and how many configurations were tried
+            notes = [None] * len(TABLE_METRICS)
+            if r.get("n_configs_tried") is not None or r.get("deflated_sharpe") is not None:
+                notes[[k for k, _, _ in TABLE_METRICS].index("sharpe")] = (
+                    f"DSR {fmt_num(r.get('deflated_sharpe'), 2)} · {r.get('n_configs_tried', '—')} tried")
             rows.append({"pair": _symbol(r.get("symbol") or r.get("pair")), "tf": key[1],
                          "entry_set": key[2], "params": fmt_params(r.get("params")),
-                         "promoted": key in promoted_keys, "cells": cells_})
+                         "promoted": key in promoted_keys, "cells": cells_, "notes": notes})
         rows.sort(key=lambda x: (x["pair"], _TF_ORDER.get(x["tf"], 99), x["entry_set"]))
         table = {"rows": rows, "metrics": [(label, dec, k in _LOWER_IS_BETTER) for k, label, dec in TABLE_METRICS],
                  "tfs": sorted({r["tf"] for r in rows}, key=lambda t: _TF_ORDER.get(t, 99)),

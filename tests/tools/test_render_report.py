@@ -79,7 +79,8 @@ def test_table_shows_stored_metrics_without_recomputing(rendered_session):
     html = rt.html_path.read_text(encoding="utf-8")
     row = next(r for r in summary["rows"] if (r["pair"], r["timeframe"], r["entry_set"]) == ("ETHUSDT", "5m", "donchian"))
     oos, ins = row["out_of_sample"], row["in_sample"]
-    expected = "".join(f"<td>{rr.fmt_num(oos[k], d)}</td><td>{rr.fmt_num(ins[k], d)}</td>"
+    note = f'<span class="note">DSR {rr.fmt_num(row.get("deflated_sharpe"), 2)} · {row["n_configs_tried"]} tried</span>'
+    expected = "".join(f"<td>{rr.fmt_num(oos[k], d)}{note if k == 'sharpe' else ''}</td><td>{rr.fmt_num(ins[k], d)}</td>"
                        for k, _, d in rr.TABLE_METRICS)
     assert f"<td>ETH/USDT</td><td>5m</td><td>donchian</td>{expected}" in html
 
