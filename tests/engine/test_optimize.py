@@ -77,7 +77,7 @@ def test_optuna_search_is_deterministic_and_counts_trials(candles):
 
 
 def test_entry_sets_without_space_use_their_grid(candles):
-    bt = _bt()
+    bt = _bt(space={"ema_cross": _bt().optuna.space["ema_cross"]})
     res = search_entry_set(candles, ENTRIES.entry_sets["donchian_breakout"], bt, timeframe="1m")
     assert res.folds[0]["search"] == "grid" and res.n_configs_tried == len(bt.grid["donchian_breakout"]["period"]) * 3
 
@@ -161,7 +161,7 @@ def test_bad_search_config(tmp_path, changes, match):
 
 def test_shipped_config_loads_with_every_optuna_space():
     bt = load_backtest(entries=ENTRIES)
-    assert bt.optuna.space and bt.costs is None
+    assert set(bt.optuna.space) == {es.name for es in ENTRIES.enabled()} and bt.costs is None and bt.workers is None
 
 
 # --------------------------------------------------------------------------------------------

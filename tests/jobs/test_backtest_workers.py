@@ -85,7 +85,8 @@ def test_worker_process_then_leader(seeded):
     import optuna
 
     storage = optuna.storages.RDBStorage(url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage) if "#" not in s.study_name]
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)
+             if "#" not in s.study_name and ".ema_cross." in s.study_name]
     assert len(names) == 3 and all(len(storage.get_all_trials(storage.get_study_id_from_name(n))) == 12 for n in names)
     assert {f["study"].replace("scalp.", "w.", 1) for r in rows if r["entry_set"] == "ema_cross" for f in r["folds"]} == set(names)
 
