@@ -184,16 +184,22 @@ STALE_S = 300.0
 POLL_S = 0.05
 
 
-def default_workers(n_cpus: int | None = None) -> int:
-    """Return the default number of research processes on this machine.
+def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
+    """Return the default number of research processes on this machine for search `mode`.
 
-    Measured with ``python tools/bench_cycle.py --workers 1,2`` on 2 cores: one process is
-    faster, because :func:`engine.backtest.run_grid` already spreads each grid over every core
-    (numba ``prange``) and a process pool adds start-up (imports, loading cached kernels) and
-    pickling to a research stage of a few seconds. On more cores, processes share them: ``cores //
-    2`` processes of 2 numba threads each. Results are identical for every count.
+    Measured on 2 cores (``python tools/bench_cycle.py --workers 1,2``; README, "Benchmarks"):
+
+    - ``grid``: one process is faster (warm cycle 2.7 s vs 3.4 s with two), because
+      :func:`engine.backtest.run_grid` already spreads each grid over every core (numba
+      ``prange``) and a pool adds start-up and pickling. On more cores: ``cores // 2`` processes.
+    - ``optuna``: one process per core (research 37.6 s with one, 19.4 s with two), because the
+      samplers' proposals are Python and use one core.
+
+    Results are identical for every count.
     """
     n = n_cpus if n_cpus is not None else (os.cpu_count() or 1)
+    if mode == "optuna":
+        return max(1, n)
     return 1 if n <= 2 else n // 2
 
 

@@ -250,7 +250,7 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     cfg_id = research_config_id(entries, bt, gap_policy)
     result = ResearchResult()
     curves_dir = Path(reports_dir) / "curves"
-    n_workers = int(workers or bt.workers or default_workers())
+    n_workers = int(workers or bt.workers or default_workers(mode=bt.mode))
     studies = StudyOptions(storage_url=storage, prefix=study_prefix, chunk=1 if storage else None)
     if storage:
         from engine.optimize import open_storage
@@ -293,7 +293,7 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
 
 def run_worker(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], entries: EntriesConfig,
                bt: BacktestConfig, *, storage: str, study_prefix: str = "scalp", gap_policy: str = "skip",
-               progress: bool = False, poll_s: float = 0.5, max_idle_s: float = 600.0) -> int:
+               poll_s: float = 0.5, max_idle_s: float = 600.0) -> int:
     """Join the optuna studies of a research run as one more worker, until every trial is done.
 
     Reads the same candles and walk-forward folds as :func:`run_research` (so both must see the

@@ -56,8 +56,8 @@ def build_parser() -> ArgumentParser:
     src.add_argument("--entries", type=Path, default=None, help="entries_config.json to use")
     src.add_argument("--backtest-config", type=Path, default=None, help="backtest_config.json to use")
     src.add_argument("--workers", type=int, default=None,
-                     help="processes for the (pair, timeframe) jobs (default: backtest_config.json workers, else "
-                          "1 on up to 2 cores, cores/2 above; results are identical for every count)")
+                     help="processes for the (pair, timeframe) jobs (default: backtest_config.json workers, else grid: "
+                          "1 on up to 2 cores, cores/2 above; optuna: one per core; results are identical for every count)")
     src.add_argument("--storage", default=None,
                      help="optuna storage URL shared by several processes: sqlite:///FILE.db, journal:FILE.log, "
                           "postgresql://USER:PASS@HOST/DB (default: in memory)")

@@ -92,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"cold cycle (empty numba cache, new process): {r['wall_s']:.1f} s "
               f"(research {r['research_s']:.1f} s; process incl. imports {total:.1f} s), {r['n_promoted']} promoted")
+    from engine.config import load_backtest
     from engine.optimize import default_workers
 
     reference = None
     for w in counts:
-        label = f"workers={w if w is not None else f'default ({default_workers()})'}"
+        label = f"workers={w if w is not None else f'default ({default_workers(mode=load_backtest().mode)})'}"
         with tempfile.TemporaryDirectory() as tmp:
             run_cycle(Path(tmp), w)  # warm-up: imports, cached kernels, pool start-up paid once
             times = []

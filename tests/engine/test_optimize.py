@@ -61,6 +61,7 @@ def test_study_seed_depends_on_seed_key_and_batch_only():
 
 def test_default_workers_measured_rule():
     assert default_workers(1) == 1 and default_workers(2) == 1 and default_workers(8) == 4
+    assert default_workers(2, mode="optuna") == 2 and default_workers(1, mode="optuna") == 1
 
 
 def test_optuna_search_is_deterministic_and_counts_trials(candles):
