@@ -8,11 +8,17 @@ windows; promotion looks only at that.
 
 Fold layout (bars of one series, ``T`` test bars, ``R`` train bars, ``E`` embargo bars)::
 
-    rolling : fold j trains on [j·T, j·T + R) and tests on [j·T + R + E, (j+1)·T + R)
-    anchored: fold j trains on [0,   j·T + R) and tests on the same window as rolling
+    rolling : fold j trains on [j·T, j·T + R − E) and tests on [j·T + R, (j+1)·T + R)
+    anchored: fold j trains on [0,   j·T + R − E) and tests on the same window as rolling
 
-With ``train_bars``/``test_bars`` unset, ``R / (R + T) = train_ratio`` and the folds span the
-whole series: ``n_bars = R + n_splits · T``.
+The embargo is taken from the end of each train window, so the test windows tile the period
+after the first train window without holes. With ``train_bars``/``test_bars`` unset,
+``R / (R + T) = train_ratio`` and the folds span the whole series: ``n_bars = R + n_splits · T``.
+
+Intrabar refinement: for a 5m/15m search, the 1m candles of the same pair (when stored) are
+passed to every backtest, so bars where a stop and a target are both touched are resolved by
+replaying their 1m candles (:func:`engine.simulator.simulate_nb`); the out-of-sample
+``ambiguity`` counters of a search say how many bars were ambiguous and how they were resolved.
 
 Search modes (``backtest_config.json → mode``):
 
@@ -76,15 +82,15 @@ def walk_forward_folds(n_bars: int, wf: WalkForward) -> list[Fold]:
         test = int(n_bars / (r / (1.0 - r) + k))
         train = n_bars - k * test
         offset = 0
-    if test - wf.embargo_bars < 10 or train < 20:
-        raise DataError(f"walk-forward: {n_bars} bars give train windows of {train} and test windows of "
-                        f"{test - wf.embargo_bars} bars after the embargo; expected at least 20 and 10. "
-                        "Backfill more candles or lower walk_forward.n_splits.")
+    if test < 10 or train - wf.embargo_bars < 20:
+        raise DataError(f"walk-forward: {n_bars} bars give train windows of {train - wf.embargo_bars} bars after "
+                        f"the embargo and test windows of {test}; expected at least 20 and 10. "
+                        "Backfill more candles or lower walk_forward.n_splits / embargo_bars.")
     folds = []
     for j in range(k):
-        train_stop = offset + j * test + train
+        test_start = offset + j * test + train
         train_start = offset if wf.scheme == "anchored" else offset + j * test
-        folds.append(Fold(j, train_start, train_stop, train_stop + wf.embargo_bars, train_stop + test))
+        folds.append(Fold(j, train_start, test_start - wf.embargo_bars, test_start, test_start + test))
     return folds
 
 
@@ -115,6 +121,11 @@ class SearchResult:
         Share of folds that chose the most frequent parameter set (1.0: the same every fold).
     trial_sharpes : list of float
         Per-bar in-sample Sharpe ratio of every configuration tried (NaN when undefined).
+    ambiguity : dict
+        Out-of-sample bars where a stop and a target were both touched, summed over the test
+        windows: ``n_ambiguous_bars``, ``n_resolved_target_first`` / ``n_resolved_stop_first``
+        (replayed on 1m candles), ``n_unresolved_stop_first`` (stop assumed first),
+        ``lower_timeframe_used``.
     """
 
     params: dict[str, Any]
@@ -127,6 +138,7 @@ class SearchResult:
     deflated_sharpe: float = float("nan")
     param_stability: float = float("nan")
     trial_sharpes: list[float] = field(default_factory=list, repr=False)
+    ambiguity: dict[str, Any] = field(default_factory=dict)
 
 
 def _objective_value(metrics: dict, objective: str) -> float:
@@ -443,8 +455,8 @@ def _evaluate_and_finish(storage, claimed: list[tuple[int, dict]], evaluate, obj
         _finish(storage, tid, params, metrics, objective, constraints)
 
 
-def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, timeframe: str
-                    ) -> Callable[[list[dict]], list[dict | None]]:
+def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, timeframe: str,
+                    lower: pd.DataFrame | None = None) -> Callable[[list[dict]], list[dict | None]]:
     """Return ``evaluate(params_list)``: train-window metrics of each parameter set in one batched
     :func:`engine.backtest.run_grid` call; None for a set breaking a relation (fast ≥ slow)."""
     from engine import backtest, signals
@@ -460,7 +472,8 @@ def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig
         out: list[dict | None] = [None] * len(params_list)
         if combos:
             grid = backtest.run_grid(train, entry_set.signal, combos, entry_set.exit_plan, bt.costs_for(entry_set),
-                                     timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
+                                     timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
+                                     lower_candles=_lower_slice(lower, train))
             for i, m in zip(ok, grid):
                 out[i] = m
         return out
@@ -510,9 +523,20 @@ def study_key(pair: str, timeframe: str, entry_set: str, fold: int, first_ms: in
     return f"{cfg_id}.{pair_to_folder(pair)}.{timeframe}.{entry_set}.fold{fold}.{first_ms}-{last_ms}"
 
 
+def _lower_slice(lower: pd.DataFrame | None, window: pd.DataFrame) -> pd.DataFrame | None:
+    """The lower-timeframe candles inside the time span of `window` (None when there are none)."""
+    if lower is None or not len(window):
+        return None
+    lo = lower.index.searchsorted(window.index[0], side="left")
+    hi = lower.index.searchsorted(window.index[-1] + (window.index[-1] - window.index[0]) / max(len(window) - 1, 1),
+                                  side="left")
+    part = lower.iloc[lo:hi]
+    return part if len(part) else None
+
+
 def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, *, timeframe: str,
                      space: dict[str, list] | None = None, pair: str = "PAIR", cfg_id: str = "cfg",
-                     studies: StudyOptions | None = None) -> SearchResult:
+                     studies: StudyOptions | None = None, lower_candles: pd.DataFrame | None = None) -> SearchResult:
     """Search one entry set on walk-forward folds of `candles`.
 
     Parameters
@@ -530,6 +554,8 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
         Name the optuna studies (:func:`study_key`).
     studies : StudyOptions, optional
         Optuna storage and role; default in memory.
+    lower_candles : DataFrame, optional
+        Candles of a lower timeframe (1m under 5m/15m) for intrabar refinement of every backtest.
 
     Returns
     -------
@@ -560,7 +586,7 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
             key = study_key(pair, timeframe, entry_set.name, fold.index, first_ms, last_ms, cfg_id)
             study_name = f"{studies.prefix}.{key}" if studies.prefix else key
             trials = run_study(_storage_for(studies), study_name, key, bt.optuna, dict(bt.optuna.space[entry_set.name]),
-                               _grid_evaluator(train, entry_set, bt, timeframe), objective=bt.objective,
+                               _grid_evaluator(train, entry_set, bt, timeframe, lower_candles), objective=bt.objective,
                                constraints=bt.constraints, wait=studies.wait, chunk=studies.chunk)
             if trials is None:  # cannot happen with wait=True
                 raise DataError(f"{study_name}: study not finished")
@@ -569,7 +595,8 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
         else:
             fold_params = combos
             fold_metrics = backtest.run_grid(train, entry_set.signal, combos, plan, costs, timeframe=timeframe,
-                                             initial_cash_quote=bt.initial_cash_quote)
+                                             initial_cash_quote=bt.initial_cash_quote,
+                                             lower_candles=_lower_slice(lower_candles, train))
         n_tried += len(fold_params)
         trial_sharpes.extend(float("nan") if m is None or m.get("sharpe") is None else m["sharpe"] / math.sqrt(ppy)
                              for m in fold_metrics)
@@ -581,9 +608,11 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
 
         params = signals.validate_params(entry_set.signal, fold_params[best])
         # out-of-sample: indicators warm up on the train window, trades only inside the test window
-        oos = backtest.run_backtest(candles.iloc[fold.train_start:fold.test_stop], entry_set.signal, params, plan,
-                                    costs, timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
-                                    start_bar=fold.test_start - fold.train_start)
+        window = candles.iloc[fold.train_start:fold.test_stop]
+        oos = backtest.run_backtest(window, entry_set.signal, params, plan, costs, timeframe=timeframe,
+                                    initial_cash_quote=bt.initial_cash_quote,
+                                    start_bar=fold.test_start - fold.train_start,
+                                    lower_candles=_lower_slice(lower_candles, window))
         oos_parts.append(oos)
         is_rows.append(fold_metrics[best])
         fold_rows.append({
@@ -593,6 +622,7 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
                      "bars": fold.test_stop - fold.test_start},
             "in_sample": fold_metrics[best], "out_of_sample": oos.metrics,
             "n_configs_tried": len(fold_params), "search": "optuna" if use_optuna else "grid",
+            "ambiguity": oos.ambiguity,
             **({"study": study_name} if study_name else {}),
         })
     equity, trades, oos_metrics = concat_results(oos_parts, timeframe=timeframe,
@@ -603,7 +633,15 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
         folds=fold_rows, n_configs_tried=n_tried, oos_equity=equity, oos_trades=trades,
         deflated_sharpe=deflate_oos_sharpe(equity, trial_sharpes, n_tried), param_stability=stability,
-        trial_sharpes=trial_sharpes)
+        trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]))
+
+
+def _sum_ambiguity(parts: Sequence[dict]) -> dict[str, Any]:
+    """Add up the out-of-sample ambiguity counters of the test windows."""
+    keys = ("n_ambiguous_bars", "n_resolved_target_first", "n_resolved_stop_first", "n_unresolved_stop_first")
+    out: dict[str, Any] = {k: int(sum(int(p.get(k, 0)) for p in parts)) for k in keys}
+    out["lower_timeframe_used"] = any(bool(p.get("lower_timeframe_used")) for p in parts)
+    return out
 
 
 def contribute(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, *, timeframe: str, pair: str,

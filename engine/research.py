@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 SUMMARY_COLUMNS = (
     "pair", "symbol", "timeframe", "entry_set", "signal", "params", "exit_plan", "costs", "in_sample",
     "out_of_sample", "walk_forward_efficiency", "folds", "n_configs_tried", "deflated_sharpe", "param_stability",
-    "search", "period", "bars", "gap_policy", "data_source", "config_id",
+    "search", "ambiguity", "period", "bars", "gap_policy", "data_source", "config_id",
 )
 CURVE_POINTS = 600  # equity points kept per curve file (the dashboard needs no more)
 
@@ -70,8 +70,8 @@ def _efficiency(is_m: dict, oos_m: dict, objective: str) -> float:
 
 
 def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: EntriesConfig, bt: BacktestConfig,
-                  *, data_source: str, gap_policy: str, cfg_id: str,
-                  studies: StudyOptions | None = None) -> list[tuple[dict, SearchResult]]:
+                  *, data_source: str, gap_policy: str, cfg_id: str, studies: StudyOptions | None = None,
+                  lower_candles: pd.DataFrame | None = None) -> list[tuple[dict, SearchResult]]:
     """Search every enabled entry set on one pair × timeframe; return (summary row, result) pairs.
 
     Row keys: :data:`SUMMARY_COLUMNS`. ``n_configs_tried`` counts every configuration evaluated
@@ -79,7 +79,9 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
     given those trials (:func:`engine.optimize.deflate_oos_sharpe`, Bailey & López de Prado 2014);
     ``param_stability`` the share of folds that chose the most frequent parameter set;
     ``search`` is ``"grid"`` or ``"optuna"``; ``costs`` the costs the search used
-    (backtest_config.json ``costs`` when set, else the entry set's).
+    (backtest_config.json ``costs`` when set, else the entry set's); ``ambiguity`` the
+    out-of-sample bars where stop and target were both touched and how they were resolved
+    (replayed on `lower_candles`, the 1m candles, when given; else stop first).
 
     Raises
     ------
@@ -89,7 +91,8 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
     out = []
     period = {"first_ms": int(candles.index[0].value // 1_000_000), "last_ms": int(candles.index[-1].value // 1_000_000)}
     for es in entries.enabled():
-        res = search_entry_set(candles, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies)
+        res = search_entry_set(candles, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies,
+                               lower_candles=lower_candles)
         costs = bt.costs_for(es)
         row = {
             "pair": pair_to_folder(pair), "symbol": folder_to_pair(pair), "timeframe": timeframe,
@@ -99,6 +102,7 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
             "walk_forward_efficiency": _efficiency(res.in_sample, res.out_of_sample, bt.objective),
             "folds": res.folds, "n_configs_tried": res.n_configs_tried, "deflated_sharpe": res.deflated_sharpe,
             "param_stability": res.param_stability, "search": res.folds[0]["search"],
+            "ambiguity": res.ambiguity,
             "period": period, "bars": len(candles),
             "gap_policy": gap_policy, "data_source": data_source, "config_id": cfg_id,
         }
@@ -116,7 +120,8 @@ def _curve(res: SearchResult) -> dict[str, Any]:
     trades = []
     for t in res.oos_trades.itertuples(index=False):
         d = t._asdict()
-        trades.append({k: d.get(k) for k in ("entry_ms", "entry_price", "exit_ms", "exit_price", "reason", "pnl_quote")})
+        trades.append({"entry_ms": d["entry_ms"], "entry_price": d["entry_price"], "exit_ms": d["exit_ms"],
+                       "exit_price": d["exit_price"], "reason": d["exit_reasons"], "pnl_quote": d["pnl_quote"]})
     return {"timestamps_ms": [int(eq.index[i].value // 1_000_000) for i in idx],
             "equity_quote": [float(values[i]) for i in idx], "drawdown_pct": [float(dd[i]) for i in idx],
             "trades": trades}
@@ -150,7 +155,8 @@ def _run_job(job: _Job) -> dict[str, Any]:
         candles = datastore.apply_gap_policy(candles, tf, job.gap_policy)
         source = job.data_source or _source_label(datastore.read_source(path))
         pair_rows = research_pair(candles, pair, tf, job.entries, job.bt, data_source=source,
-                                  gap_policy=job.gap_policy, cfg_id=job.cfg_id, studies=job.studies)
+                                  gap_policy=job.gap_policy, cfg_id=job.cfg_id, studies=job.studies,
+                                  lower_candles=_lower_candles(job.data_dir, pair, tf))
     except EngineError as e:
         logger.error("%s %s: research skipped: %s", pair, tf, e)
         return {"error": {"pair": pair, "timeframe": tf, "stage": "backtest", "message": str(e)}}
@@ -166,6 +172,8 @@ def _run_job(job: _Job) -> dict[str, Any]:
         "exit_plan": best_row["exit_plan"], "costs": best_row["costs"], "metrics": best_row["out_of_sample"],
         "in_sample": best_row["in_sample"], "period": best_row["period"], "bars": best_row["bars"],
         "data_source": best_row["data_source"], "config_id": job.cfg_id, "curve": f"curves/{name}",
+        "n_configs_tried": best_row["n_configs_tried"], "deflated_sharpe": best_row["deflated_sharpe"],
+        "ambiguity": best_row["ambiguity"],
     }
     oos = best_row["out_of_sample"]
     logger.info("%s %s: %d entry sets searched, best %s %s (OOS %s trades, Sharpe %s, deflated %s, %d configs) "
@@ -173,6 +181,21 @@ def _run_job(job: _Job) -> dict[str, Any]:
                 _fmt(oos.get("sharpe")), _fmt(best_row["deflated_sharpe"]), best_row["n_configs_tried"], job.cfg_id)
     return {"rows": [row for row, _ in pair_rows], "candidate": candidate, "curve_name": name,
             "curve": _curve(best_res)}
+
+
+def _lower_candles(data_dir: Path, pair: str, timeframe: str) -> pd.DataFrame | None:
+    """The stored 1m candles of `pair` for intrabar refinement of a higher timeframe, or None."""
+    if timeframe == "1m":
+        return None
+    path = datastore.candle_path(data_dir, pair, "1m")
+    if not path.exists():
+        return None
+    try:
+        return datastore.read_candles(path, "1m")
+    except EngineError as e:
+        logger.warning("%s %s: 1m candles unusable for intrabar refinement (%s); ambiguous bars take the stop",
+                       pair, timeframe, e)
+        return None
 
 
 def _init_pool_worker(threads: int) -> None:

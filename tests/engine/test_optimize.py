@@ -32,10 +32,12 @@ def candles():
 
 
 def test_rolling_folds_by_hand():
-    # 100 bars, 3 splits, ratio 0.7: test = int(100 / (0.7/0.3 + 3)) = 18, train = 100 - 54 = 46
+    # 100 bars, 3 splits, ratio 0.7: test = int(100 / (0.7/0.3 + 3)) = 18, train = 100 - 54 = 46;
+    # the embargo (2) comes off the end of each train window, so the test windows tile 46 → 100
     folds = walk_forward_folds(100, WalkForward(3, "rolling", 0.7, None, None, 2))
     assert [(f.train_start, f.train_stop, f.test_start, f.test_stop) for f in folds] == [
-        (0, 46, 48, 64), (18, 64, 66, 82), (36, 82, 84, 100)]
+        (0, 44, 46, 64), (18, 62, 64, 82), (36, 80, 82, 100)]
+    assert all(a.test_stop == b.test_start for a, b in zip(folds, folds[1:]))
     anchored = walk_forward_folds(100, WalkForward(3, "anchored", 0.7, None, None, 0))
     assert [f.train_start for f in anchored] == [0, 0, 0]
 

@@ -79,3 +79,22 @@ def test_bad_config_value_exits_2(scalp_env, monkeypatch, capsys):
     assert cli.main(["--pairs", "BTCUSDT"]) == 2
     err = capsys.readouterr().err
     assert "SCALP_RISK_MODE = 'yolo': expected one of conservative, balanced, aggressive" in err
+
+
+def test_higher_timeframes_replay_ambiguous_bars_on_stored_1m_candles(scalp_env, tmp_path):
+    backfill.seed_from_sample(tmp_path / "data", ["DOGEUSDT"], ["1m", "15m"])
+    assert cli.main(["--pairs", "DOGEUSDT", "--tfs", "15m", "-q"]) == 0
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    amb = [r["ambiguity"] for r in summary["rows"]]
+    assert all(a["lower_timeframe_used"] for a in amb)
+    assert sum(a["n_ambiguous_bars"] for a in amb) > 0  # DOGE in April 2021: wide 15m bars
+    for a in amb:
+        assert a["n_ambiguous_bars"] == (a["n_resolved_target_first"] + a["n_resolved_stop_first"]
+                                         + a["n_unresolved_stop_first"])
+    assert sum(a["n_resolved_target_first"] + a["n_resolved_stop_first"] for a in amb) > 0
+    import yaml
+
+    cand = yaml.safe_load((tmp_path / "reports" / "strategies.yml.next").read_text())["candidates"][0]
+    curve = json.loads((tmp_path / "reports" / cand["curve"]).read_text())
+    reasons = {t["reason"] for t in curve["trades"]}
+    assert reasons and None not in reasons  # the dashboard marks each exit with its reason
