@@ -143,13 +143,20 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
     summary.pairs = pairs
 
     # 2. backfill (or seed from the bundled sample)
-    summary.errors.extend(_backfill(exchange, rt, pairs, clock))
+    errors, kept = _backfill(exchange, rt, pairs, clock)
+    summary.errors.extend(errors)
+    if kept:
+        # offline, but real exchange candles are stored: they were kept (never replaced by the
+        # sample), so "now" is the wall clock and those candles show their true age (OLD)
+        clock = Clock.wall()
+        summary.clock = clock.as_dict()
+        summary.data_source = f"offline: stored {', '.join(sorted(set(kept.values())))} candles kept, sample for the rest"
 
     # 3. research
     from engine.research import run_research
 
     res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
-                       data_source=summary.data_source, gap_policy=rt.gap_policy, progress=progress,
+                       data_source=None, gap_policy=rt.gap_policy, progress=progress,
                        workers=workers)
     summary.errors.extend(res.errors)
     summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
@@ -182,12 +189,34 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
     return summary
 
 
-def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> list[dict]:
+def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict], dict[tuple[str, str], str]]:
+    """Backfill from the exchange, or (offline) seed from the bundled sample.
+
+    Offline, a file whose candles came from an exchange is kept as it is: the sample only seeds
+    missing files and files it seeded before (nothing already stored is lost, no file mixes
+    sources). Returns the per-pair errors and the kept files ``{(pair, tf): source}``.
+    """
     from engine import backfill
 
-    errors = []
+    errors: list[dict] = []
+    kept: dict[tuple[str, str], str] = {}
     if exchange is None:
-        results = backfill.seed_from_sample(rt.data_dir, pairs, rt.tf_list)
+        results = []
+        for pair in pairs:
+            seed_tfs = []
+            for tf in rt.tf_list:
+                path = datastore.candle_path(rt.data_dir, pair, tf)
+                source = datastore.read_source(path) if path.exists() else None
+                if source not in (None, datastore.SAMPLE_SOURCE):
+                    kept[(pair, tf)] = source
+                else:
+                    seed_tfs.append(tf)
+            if seed_tfs:
+                results.extend(backfill.seed_from_sample(rt.data_dir, [pair], seed_tfs))
+        if kept:
+            logger.warning("offline: kept %d stored candle files from %s (never replaced by the sample): %s",
+                           len(kept), ", ".join(sorted(set(kept.values()))),
+                           ", ".join(f"{p} {tf}" for p, tf in list(kept)[:6]) + (" …" if len(kept) > 6 else ""))
     else:
         results = []
         for pair in pairs:
@@ -200,7 +229,7 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> list[dict]:
         if r.quarantined:
             errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill",
                            "message": f"stored CSV failed validation, moved aside as {Path(str(r.quarantined)).name} and rebuilt"})
-    return errors
+    return errors, kept
 
 
 def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None) -> dict:

@@ -51,3 +51,22 @@ def test_bad_config_stops_with_exit_2(scalp_env, monkeypatch, capsys):
     monkeypatch.setenv("SCALP_TF_LIST", "1m,7x")
     assert maintainer.main(["--once"]) == 2
     assert "SCALP_TF_LIST[1] = '7x'" in capsys.readouterr().err
+
+
+def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_path, monkeypatch):
+    """A network blip must not swap a user's real exchange candles for the 2021 sample."""
+    monkeypatch.setenv("SCALP_TOPN", "1")
+    monkeypatch.setenv("SCALP_TF_LIST", "15m")
+    top = universe.sample_watchlist(1)[0]
+    path = datastore.candle_path(tmp_path / "data", top, "15m")
+    real = datastore.load_sample(top, "15m").iloc[-600:]  # stands in for candles fetched from binance
+    datastore.write_candles(path, real, timeframe="15m", source="binance")
+    before = path.read_bytes()
+    summary = cycle.run_once(load_config())
+    assert path.read_bytes() == before and datastore.read_source(path) == "binance"
+    assert summary.clock["kind"] == "wall"  # the kept candles age on the wall clock: OLD, honestly
+    status = json.loads((tmp_path / "reports" / "status.json").read_text())
+    assert status["states"][0]["state"] == "OLD"
+    assert "stored binance candles kept" in status["data_source"]
+    rows = json.loads((tmp_path / "reports" / "summary.json").read_text())["rows"]
+    assert rows and {r["data_source"] for r in rows} == {"binance"}
