@@ -133,7 +133,7 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
 
     try:
         watch = universe.refresh_watchlist(exchange, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
-                                           now_ms=clock.now_ms())
+                                           rank=rt.watchlist_rank, now_ms=clock.now_ms())
         pairs = [p["pair"] for p in watch["pairs"]]
     except EngineError as e:
         logger.error("watchlist refresh failed: %s; using the bundled pairs", e)

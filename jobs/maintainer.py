@@ -11,6 +11,7 @@ and to <logs_dir>/maintainer.log. Exit 0 after --once, 2 on a bad config or flag
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--once", action="store_true", help="run one cycle and exit")
     p.add_argument("--cycles", type=int, default=None, help="stop after this many cycles (default: run until stopped)")
     p.add_argument("--no-render", action="store_true", help="do not render the dashboard")
+    p.add_argument("--rank", choices=("volume", "spread"), default=None,
+                   help="rank the watchlist by 24 h quote volume or lowest bid/ask spread (default runtime.watchlist_rank)")
     p.add_argument("--json", action="store_true", help="print the cycle summary as JSON (with --once)")
     return p
 
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(build_parser(), argv)
 
     def body() -> int:
-        cfg = load_config(args.config)
+        env = dict(os.environ, SCALP_WATCHLIST_RANK=args.rank) if args.rank else None
+        cfg = load_config(args.config, env=env)
         setup_logging(args.verbose, args.quiet, cfg.runtime.logs_dir / "maintainer.log")
         renderer = None if args.no_render else render_dashboard
         if args.once:

@@ -57,6 +57,7 @@ class RuntimeConfig:
     tf_list: tuple[str, ...]
     age_mult: float
     topN: int
+    watchlist_rank: str
     backfill_limit: int
     risk_mode: str
     exec_enabled: bool

@@ -189,6 +189,7 @@ RUNTIME = Block(
         "tf_list": Key("timeframes", ("1m", "5m", "15m"), "timeframes to backfill and backtest"),
         "age_mult": Key("float", 5.0, "a (pair, TF) is OLD when its last candle is older than age_mult × TF", lo=1.0, hi=1000.0),
         "topN": Key("int", 10, "number of pairs on the watchlist", lo=1, hi=500),
+        "watchlist_rank": Key("str", "volume", "rank the watchlist by 24 h quote volume or by lowest bid/ask spread", choices=("volume", "spread")),
         "backfill_limit": Key("int", 5000, "most recent candles kept per backfill (count)", lo=100, hi=1_000_000),
         "risk_mode": Key("str", "aggressive", "promotion rule set", choices=RISK_MODES),
         "exec_enabled": Key("bool", False, "allow the execution flow to send orders (also needs ALLOW_LIVE=1)"),

@@ -70,3 +70,14 @@ def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_pat
     assert "stored binance candles kept" in status["data_source"]
     rows = json.loads((tmp_path / "reports" / "summary.json").read_text())["rows"]
     assert rows and {r["data_source"] for r in rows} == {"binance"}
+
+
+def test_rank_flag(scalp_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_TOPN", "1")
+    monkeypatch.setenv("SCALP_TF_LIST", "15m")
+    assert maintainer.main(["--once", "--rank", "spread", "--no-render", "-q"]) == 0
+    watch = json.loads((tmp_path / "reports" / "watchlist.json").read_text())
+    assert len(watch["pairs"]) == 1  # offline there are no quotes: ranked by the sample's volume, said in the log
+    with __import__("pytest").raises(SystemExit) as e:
+        maintainer.main(["--once", "--rank", "depth"])
+    assert e.value.code == 2 and "invalid choice: 'depth'" in capsys.readouterr().err
