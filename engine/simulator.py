@@ -150,6 +150,20 @@ def _close_all(st, level, reason, j, fee, slip, record, lg_trade, lg_bar, lg_pri
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _with_trail(stop, stop_reason, peak, has_trail_pct, trail_pct, has_trail_atr, trail_atr, atr, j):
+    # raise the stop to the trailing stop (peak = highest high before bar j) when that is higher
+    if has_trail_pct:
+        tr = peak * (1.0 - trail_pct)
+    elif has_trail_atr:
+        tr = peak - trail_atr * atr[j - 1]
+    else:
+        return stop, stop_reason
+    if tr > stop:
+        return tr, R_TRAIL
+    return stop, stop_reason
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def _tp_qty(st, k, n_tp, tp_frac, lot):
     # Quantity of ladder step k: its share of the entry quantity (whole lots), the rest on the last step.
     if k == n_tp - 1:
@@ -290,16 +304,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                 if be > stop:
                     stop = be
                     stop_reason = R_BE
-            if has_trail_pct:
-                tr = peak * (1.0 - trail_pct)
-                if tr > stop:
-                    stop = tr
-                    stop_reason = R_TRAIL
-            elif has_trail_atr:
-                tr = peak - trail_atr * atr[j - 1]
-                if tr > stop:
-                    stop = tr
-                    stop_reason = R_TRAIL
+            stop, stop_reason = _with_trail(stop, stop_reason, peak, has_trail_pct, trail_pct, has_trail_atr,
+                                            trail_atr, atr, j)
             if o[j] <= stop:
                 _close_all(st, o[j], stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             else:
@@ -356,16 +362,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                     sl_level = -inf
                 stop = sl_level
                 stop_reason = R_SL
-                if has_trail_pct:
-                    tr = peak * (1.0 - trail_pct)
-                    if tr > stop:
-                        stop = tr
-                        stop_reason = R_TRAIL
-                elif has_trail_atr:
-                    tr = peak - trail_atr * atr[j - 1]
-                    if tr > stop:
-                        stop = tr
-                        stop_reason = R_TRAIL
+                stop, stop_reason = _with_trail(stop, stop_reason, peak, has_trail_pct, trail_pct, has_trail_atr,
+                                                trail_atr, atr, j)
                 if check_entry and o[j] <= stop:
                     # a stop closer than the entry slippage sits at or above this bar's open: the bar
                     # opened through it, so it fills at the open like any gap (never above the high)
