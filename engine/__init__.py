@@ -14,6 +14,9 @@ _EXPORTS = {
     "DataError": "engine.errors", "ExitPlan": "engine.exits", "Costs": "engine.exits",
     "run_backtest": "engine.backtest", "run_grid": "engine.backtest", "read_candles": "engine.datastore",
     "load_sample": "engine.datastore", "resample_candles": "engine.datastore",
+    "run_signals": "engine.backtest", "search_entry_set": "engine.optimize", "run_research": "engine.research",
+    "run_once": "engine.cycle", "check_lookahead": "engine.lookahead", "deflated_sharpe": "engine.stats",
+    "refresh_watchlist": "engine.universe", "backfill_pair": "engine.backfill",
 }
 
 
