@@ -258,14 +258,6 @@ def lowest_prev_nb(x: FloatArray, period: int) -> FloatArray:
 
     Notes
     -----
-    Causal (excludes bar t itself); warm-up `period` bars.
+    Causal (excludes bar t itself); warm-up `period` bars. ``min(x) = −max(−x)``.
     """
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for t in range(period, n):
-        m = x[t - period]
-        for k in range(t - period + 1, t):
-            if x[k] < m:
-                m = x[k]
-        out[t] = m
-    return out
+    return -highest_prev_nb(-x, period)

@@ -55,6 +55,13 @@ _LEVERAGED_SUFFIX = re.compile(r"^(?P<root>[A-Z0-9]{2,}?)(?P<tag>UP|DOWN|BULL|BE
 _LEVERAGED_MULT = re.compile(r"^(?P<root>[A-Z0-9]{2,}?)(?P<tag>[1-9][0-9]?[LS])$")
 
 
+
+def _check_rank(rank: str, top_n: int) -> None:
+    if rank not in RANKS:
+        raise ConfigError(f"watchlist rank {rank!r}: expected one of {' '.join(RANKS)}")
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+        raise ConfigError(f"watchlist top_n {top_n!r}: expected an integer >= 1")
+
 def is_stable_pair(base: str, quote: str) -> bool:
     """Return True for a stablecoin-or-fiat vs stablecoin-or-fiat pair (USDC/USDT, EUR/USDT)."""
     return base.upper() in STABLE_OR_FIAT and quote.upper() in STABLE_OR_FIAT
@@ -138,10 +145,7 @@ def rank_tickers(
     ConfigError
         If `rank` or `top_n` is invalid.
     """
-    if rank not in RANKS:
-        raise ConfigError(f"watchlist rank {rank!r}: expected one of {' '.join(RANKS)}")
-    if not isinstance(top_n, int) or top_n < 1:
-        raise ConfigError(f"watchlist top_n {top_n!r}: expected an integer >= 1")
+    _check_rank(rank, top_n)
     quote = quote.upper()
     symbols = [s for s in tickers if isinstance(s, str) and s.count("/") == 1 and ":" not in s]
     known_bases = {s.split("/")[0] for s in symbols}
@@ -283,10 +287,7 @@ def refresh_watchlist(
     ConfigError
         If `rank` or `top_n` is invalid.
     """
-    if rank not in RANKS:
-        raise ConfigError(f"watchlist rank {rank!r}: expected one of {' '.join(RANKS)}")
-    if not isinstance(top_n, int) or top_n < 1:
-        raise ConfigError(f"watchlist top_n {top_n!r}: expected an integer >= 1")
+    _check_rank(rank, top_n)
     generated = int(time.time() * 1000) if now_ms is None else int(now_ms)
     if exchange is None:
         if rank == "spread":
