@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(build_parser(), argv)
 
     def body() -> int:
-        env = dict(os.environ, SCALP_WATCHLIST_RANK=args.rank) if args.rank else None
-        cfg = load_config(args.config, env=env)
+        if args.rank:  # through the environment, so the loop's per-cycle config reload keeps it
+            os.environ["SCALP_WATCHLIST_RANK"] = args.rank
+        cfg = load_config(args.config)
         setup_logging(args.verbose, args.quiet, cfg.runtime.logs_dir / "maintainer.log")
         renderer = None if args.no_render else render_dashboard
         if args.once:
