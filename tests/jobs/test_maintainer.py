@@ -73,11 +73,13 @@ def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_pat
 
 
 def test_rank_flag(scalp_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_WATCHLIST_RANK", "volume")  # main() sets it; monkeypatch restores it afterwards
     monkeypatch.setenv("SCALP_TOPN", "1")
     monkeypatch.setenv("SCALP_TF_LIST", "15m")
     assert maintainer.main(["--once", "--rank", "spread", "--no-render", "-q"]) == 0
     watch = json.loads((tmp_path / "reports" / "watchlist.json").read_text())
     assert len(watch["pairs"]) == 1  # offline there are no quotes: ranked by the sample's volume, said in the log
+    assert __import__("os").environ["SCALP_WATCHLIST_RANK"] == "spread"
     with __import__("pytest").raises(SystemExit) as e:
         maintainer.main(["--once", "--rank", "depth"])
     assert e.value.code == 2 and "invalid choice: 'depth'" in capsys.readouterr().err
