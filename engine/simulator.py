@@ -150,6 +150,21 @@ def _close_all(st, level, reason, j, fee, slip, record, lg_trade, lg_bar, lg_pri
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _fill_targets(st, high, next_tp, tp_next, n_tp, tp_lvl, tp_frac, lot, j, fee, slip, record,
+                  lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason):
+    # sell every TP step whose level the high reached, lowest first, each at its own level;
+    # return the next step and its level (inf after the last)
+    while high >= tp_next:
+        q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
+        if q > 0.0:
+            _sell(st, tp_next, q, next_tp + 1, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee,
+                  lg_reason)
+        next_tp += 1
+        tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else np.inf
+    return next_tp, tp_next
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def _with_trail(stop, stop_reason, peak, has_trail_pct, trail_pct, has_trail_atr, trail_atr, atr, j):
     # raise the stop to the trailing stop (peak = highest high before bar j) when that is higher
     if has_trail_pct:
@@ -406,13 +421,9 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
                         if t2:
                             if first == 0:
                                 first = 1
-                            while lo_h[k] >= tp_next:
-                                q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
-                                if q > 0.0:
-                                    _sell(st, tp_next, q, next_tp + 1, j, fee, slip, record,
-                                          lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
-                                next_tp += 1
-                                tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
+                            next_tp, tp_next = _fill_targets(st, lo_h[k], next_tp, tp_next, n_tp, tp_lvl, tp_frac,
+                                                             lot, j, fee, slip, record, lg_trade, lg_bar, lg_price,
+                                                             lg_qty, lg_fee, lg_reason)
                             if st[_REM] <= 0.0:
                                 break
                 if first == 1:
@@ -427,13 +438,8 @@ def _core(o, h, l, c, atr, lines, er, xr, tp_lvl, tp_frac, plan, lo_o, lo_h, lo_
             elif s_hit:
                 _close_all(st, stop, stop_reason, j, fee, slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             elif t_hit:
-                while h[j] >= tp_next:
-                    q = _tp_qty(st, next_tp, n_tp, tp_frac, lot)
-                    if q > 0.0:
-                        _sell(st, tp_next, q, next_tp + 1, j, fee, slip, record,
-                              lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
-                    next_tp += 1
-                    tp_next = st[_ENTRY] * (1.0 + tp_lvl[next_tp]) if next_tp < n_tp else inf
+                next_tp, tp_next = _fill_targets(st, h[j], next_tp, tp_next, n_tp, tp_lvl, tp_frac, lot, j, fee,
+                                                 slip, record, lg_trade, lg_bar, lg_price, lg_qty, lg_fee, lg_reason)
             if st[_REM] <= 0.0:
                 in_pos = False
         # ---------------- at the close ----------------

@@ -197,11 +197,15 @@ class BacktestConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{_display(path)}: file not found") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _read_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -211,10 +215,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{_display(path)}: file not found") from None
+    text = _read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
