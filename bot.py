@@ -36,7 +36,7 @@ def check_dependencies() -> bool:
 
 def start_server(rt):
     """Serve rt.public_dir on rt.html_host; the next free port when rt.html_port is taken."""
-    from engine.server import load_or_create_token, serve_public, token_path
+    from engine.publish.server import load_or_create_token, serve_public, token_path
 
     token = load_or_create_token(token_path(rt))
     last_error: OSError | None = None
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from engine import cycle
     from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging
-    from engine.config import load_config
+    from engine.config import load_settings
 
     parser = ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
     add_common_flags(parser)
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(parser, argv)
 
     def body() -> int:
-        cfg = load_config(args.config)
-        rt = cfg.runtime
+        settings = load_settings(args.config)
+        rt = settings.runtime
         setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")
         from tools.render_report import render, write_dashboard_urls
 
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         render_dashboard(rt, strategies_path=rt.strategies_file)  # first render: last cycle's reports
         try:
             if args.once:
-                cycle.run_once(cfg, render=render_dashboard, progress=not args.quiet)
+                cycle.run_once(settings, render=render_dashboard, progress=not args.quiet)
             else:
                 logger.info("dashboard: %s", urls["ngrok"] or urls["local"])
-                cycle.loop(cfg, render=render_dashboard)
+                cycle.loop(settings, render=render_dashboard)
         finally:
             if server:
                 server.shutdown()

@@ -79,7 +79,7 @@ def _compile_probe(cache_dir: str) -> float:
         "import time\n"
         "from engine.bench import repeated_candles, PLAN_TEXT, PARAMS, grid_params\n"
         "from engine.backtest import run_backtest, run_grid\n"
-        "from engine.exits import ExitPlan, Costs\n"
+        "from engine.strategy.exits import ExitPlan, Costs\n"
         "c = repeated_candles(2000); plan = ExitPlan.from_dict(PLAN_TEXT, where='bench')\n"
         "t0 = time.perf_counter()\n"
         "run_backtest(c, 'sma_cross', PARAMS, plan, Costs(10, 2), timeframe='1m')\n"
@@ -94,10 +94,11 @@ def _compile_probe(cache_dir: str) -> float:
 
 def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) -> dict:
     """Run the benchmark and return the figures as a dict (see module docstring)."""
-    from engine import indicators, signals
-    from engine import simulator as sim
+    from engine.backtest import kernel_nb as sim
+    from engine.strategy import indicators_nb as indicators
+    from engine.strategy import signals
     from engine.backtest import run_backtest, run_grid
-    from engine.exits import Costs, ExitPlan
+    from engine.strategy.exits import Costs, ExitPlan
 
     result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "processor": platform.processor() or platform.machine()}}

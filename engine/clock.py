@@ -6,10 +6,12 @@ dashboard read as they did at that moment. The dashboard always says which clock
 """
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Callable, Literal
 
 ClockKind = Literal["wall", "replay"]
 
@@ -47,18 +49,19 @@ class Clock:
     Attributes
     ----------
     kind : "wall" | "replay"
-        ``wall``: :func:`time.time`; ``replay``: frozen at ``replay_ms``.
+        ``wall``: `time_fn` (:func:`time.time`); ``replay``: frozen at ``replay_ms``.
     replay_ms : int or None
         For a replay clock, the moment it shows: the close of the sample's last candle.
     """
 
     kind: ClockKind = "wall"
     replay_ms: int | None = None
+    time_fn: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     @classmethod
-    def wall(cls) -> "Clock":
-        """Return the wall clock."""
-        return cls("wall", None)
+    def wall(cls, time_fn: Callable[[], float] = time.time) -> Clock:
+        """Return the wall clock; `time_fn` returns epoch seconds (injectable for tests)."""
+        return cls("wall", None, time_fn)
 
     @classmethod
     def replay(cls, now_ms: int) -> "Clock":
@@ -70,7 +73,7 @@ class Clock:
         if self.kind == "replay":
             assert self.replay_ms is not None
             return self.replay_ms
-        return int(time.time() * 1000)
+        return int(self.time_fn() * 1000)
 
     @property
     def label(self) -> str:
@@ -82,3 +85,21 @@ class Clock:
     def as_dict(self) -> dict:
         """Return ``{"kind", "now_ms", "label"}`` for status.json."""
         return {"kind": self.kind, "now_ms": self.now_ms(), "label": self.label}
+
+
+def clock_for_run(reports_dir: Path | str) -> Clock:
+    """Return the clock a stand-alone job (research, promotion, render) runs on: the last cycle's.
+
+    The cycle decides "now" (wall clock online, replay clock on the bundled sample) and records it
+    in ``<reports_dir>/status.json``; every job that runs alone afterwards reads it from there
+    through this one function, so a promotion and a dry-run never disagree about what expired.
+    With no (readable) status, or a wall-clock status, it is the wall clock.
+    """
+    try:
+        status = json.loads((Path(reports_dir) / "status.json").read_text(encoding="utf-8"))
+        clock = status.get("clock") or {}
+        if clock.get("kind") == "replay":
+            return Clock.replay(int(clock["now_ms"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return Clock.wall()

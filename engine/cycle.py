@@ -20,11 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from engine import datastore, promotion, states
+from engine import promotion, states
 from engine.clock import Clock, iso_ms
-from engine.config import AppConfig, load_backtest, load_config, load_entries, load_strategies
+from engine.config import AppConfig, Settings, load_strategies
+from engine.data import store, universe
+from engine.data.backfill import backfill_pair, seed_from_sample
+from engine.data.known_gaps import list_known_gaps
+from engine.data.sample import SAMPLE_SOURCE, sample_clock
 from engine.errors import ConfigError, EngineError, ExchangeUnreachableError, TemporaryExchangeError
+from engine.exchange import RetryPolicy, ensure_markets, make_exchange
 from engine.fileio import read_json, write_json
+from engine.research import run_research
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +65,6 @@ class CycleSummary:
                 "n_promoted": self.n_promoted, "n_active": self.n_active, "errors": self.errors}
 
 
-def sample_clock() -> Clock:
-    """The replay clock of the bundled sample: the close of its last 1m candle."""
-    last = max(datastore.last_candle_ms(datastore.SAMPLE_DIR / p / "1m.csv.gz") or 0 for p in datastore.sample_pairs())
-    return Clock.replay(last + 60_000)
-
-
 def open_exchange(cfg: AppConfig):
     """Return a ccxt exchange with markets loaded, or None to run on the bundled sample.
 
@@ -76,12 +76,10 @@ def open_exchange(cfg: AppConfig):
     rt = cfg.runtime
     if rt.data_source == "sample":
         return None
-    from engine import backfill
-
     try:
-        exchange = backfill.make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)
+        exchange = make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)
         # a short probe: offline, DNS fails at once and one retry is enough to be sure
-        backfill.ensure_markets(exchange, retry=backfill.RetryPolicy(max_attempts=2, base_delay_s=1.0))
+        ensure_markets(exchange, retry=RetryPolicy(max_attempts=2, base_delay_s=1.0))
         return exchange
     except EngineError as e:  # unreachable, or refusing us: either way no candles from it this cycle
         if rt.data_source == "exchange":
@@ -92,14 +90,15 @@ def open_exchange(cfg: AppConfig):
         return None
 
 
-def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: dict | None = None,
+def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict | None = None,
              next_run_ms: int | None = None, progress: bool = False, workers: int | None = None) -> CycleSummary:
     """Run one cycle and return its summary.
 
     Parameters
     ----------
-    cfg : AppConfig, optional
-        Loaded config.yaml; default :func:`engine.config.load_config`.
+    settings : Settings
+        config.yaml, entries_config.json and backtest_config.json, loaded
+        (:func:`engine.config.load_settings`); nothing else is read to configure the cycle.
     render : callable, optional
         ``render(runtime, strategies_path=..., urls=...)`` that writes the dashboard (passed in by
         bot.py and jobs/maintainer.py: tools import the engine, never the other way round).
@@ -107,17 +106,16 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
         When the loop will run next (wall clock, epoch ms), shown on the dashboard.
     workers : int, optional
         Research processes (default: backtest_config.json ``workers``, else the measured
-        default of :func:`engine.optimize.default_workers`).
+        default of :func:`engine.research.default_workers`).
 
     Raises
     ------
     ConfigError
         If a config file is invalid.
     """
-    cfg = cfg or load_config()
+    cfg = settings.app
     rt = cfg.runtime
-    entries = load_entries()
-    bt = load_backtest(entries=entries)
+    entries, bt = settings.entries, settings.backtest
     summary = CycleSummary(started_at_ms=Clock.wall().now_ms())
     for folder in (rt.data_dir, rt.reports_dir, rt.logs_dir, rt.public_dir):
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -129,8 +127,6 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
     summary.clock = clock.as_dict()
 
     # 1. watchlist
-    from engine import universe
-
     try:
         watch = universe.refresh_watchlist(exchange, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
                                            rank=rt.watchlist_rank, now_ms=clock.now_ms())
@@ -153,8 +149,6 @@ def run_once(cfg: AppConfig | None = None, *, render: Renderer | None = None, ur
         summary.data_source = f"offline: stored {', '.join(sorted(set(kept.values())))} candles kept, sample for the rest"
 
     # 3. research
-    from engine.research import run_research
-
     res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
                        data_source=None, gap_policy=rt.gap_policy, progress=progress,
                        workers=workers)
@@ -196,8 +190,6 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict],
     missing files and files it seeded before (nothing already stored is lost, no file mixes
     sources). Returns the per-pair errors and the kept files ``{(pair, tf): source}``.
     """
-    from engine import backfill
-
     errors: list[dict] = []
     kept: dict[tuple[str, str], str] = {}
     if exchange is None:
@@ -205,14 +197,14 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict],
         for pair in pairs:
             seed_tfs = []
             for tf in rt.tf_list:
-                path = datastore.candle_path(rt.data_dir, pair, tf)
-                source = datastore.read_source(path) if path.exists() else None
-                if source not in (None, datastore.SAMPLE_SOURCE):
+                path = store.candle_path(rt.data_dir, pair, tf)
+                source = store.read_source(path) if path.exists() else None
+                if source not in (None, SAMPLE_SOURCE):
                     kept[(pair, tf)] = source
                 else:
                     seed_tfs.append(tf)
             if seed_tfs:
-                results.extend(backfill.seed_from_sample(rt.data_dir, [pair], seed_tfs))
+                results.extend(seed_from_sample(rt.data_dir, [pair], seed_tfs))
         if kept:
             logger.warning("offline: kept %d stored candle files from %s (never replaced by the sample): %s",
                            len(kept), ", ".join(sorted(set(kept.values()))),
@@ -221,7 +213,7 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict],
         results = []
         for pair in pairs:
             for tf in rt.tf_list:
-                results.append(backfill.backfill_pair(exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
+                results.append(backfill_pair(exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
                                                       now_ms=clock.now_ms()))
     for r in results:
         if r.error:
@@ -238,8 +230,6 @@ def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_ru
     strategies = load_strategies(rt.strategies_file)
     pair_states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(), rt.age_mult)
     summary.states = [s.as_dict() for s in pair_states]
-    from engine.backfill import list_known_gaps
-
     watched = {(s.pair, s.timeframe) for s in pair_states}
     gaps = [g for g in list_known_gaps(rt.data_dir) if (g["pair"], g["timeframe"]) in watched]
     status = {
@@ -255,22 +245,23 @@ def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_ru
     return status
 
 
-def loop(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: dict | None = None,
+def loop(settings: Settings, *, render: Renderer | None = None, urls: dict | None = None,
          max_cycles: int | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     """Run cycles every ``loop_interval_s`` seconds, aligned to the interval, until stopped.
 
     Logs a one-line heartbeat after each cycle (state counts, last candle per pair, next run).
     Retries a :class:`TemporaryExchangeError` with exponential backoff (up to 5 minutes); stops on
-    a :class:`ConfigError` (re-raised). Returns the number of cycles run.
+    a :class:`ConfigError` (re-raised). Re-reads the three config files before each cycle
+    (:meth:`Settings.reload`) and keeps the previous settings when one became invalid.
+    Returns the number of cycles run.
     """
-    cfg = cfg or load_config()
-    interval = cfg.runtime.loop_interval_s
+    interval = settings.runtime.loop_interval_s
     backoff, n = 0.0, 0
     while max_cycles is None or n < max_cycles:
         now = time.time()
         next_run = (int(now // interval) + 1) * interval
         try:
-            summary = run_once(cfg, render=render, urls=urls, next_run_ms=int(next_run * 1000))
+            summary = run_once(settings, render=render, urls=urls, next_run_ms=int(next_run * 1000))
             backoff = 0.0
             _heartbeat(summary, next_run)
         except ConfigError:
@@ -287,11 +278,12 @@ def loop(cfg: AppConfig | None = None, *, render: Renderer | None = None, urls: 
         if max_cycles is not None and n >= max_cycles:
             break
         sleep(max(0.0, next_run - time.time()))
-        # re-read config.yaml each cycle so edits apply without a restart
+        # re-read the config files each cycle so edits apply without a restart
         try:
-            cfg = load_config(cfg.path)
+            settings = settings.reload()
+            interval = settings.runtime.loop_interval_s
         except ConfigError as e:
-            logger.error("config.yaml became invalid: %s; keeping the previous config", e)
+            logger.error("a config file became invalid: %s; keeping the previous settings", e)
     return n
 
 

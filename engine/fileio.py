@@ -18,10 +18,25 @@ import yaml
 from filelock import FileLock
 
 
-def lock_for(path: Path) -> FileLock:
-    """Return the inter-process lock guarding `path` (a ``.<name>.lock`` file beside it)."""
+#: Seconds a writer waits for a file's lock before ``filelock.Timeout`` is raised.
+LOCK_TIMEOUT_S = 120.0
+
+
+def lock_path(path: Path) -> Path:
+    """Return the lock file of `path`: ``.<name>.lock`` beside it (the one naming scheme)."""
     path = Path(path)
-    return FileLock(str(path.parent / f".{path.name}.lock"), timeout=120)
+    return path.parent / f".{path.name}.lock"
+
+
+def lock_for(path: Path, *, timeout_s: float = LOCK_TIMEOUT_S) -> FileLock:
+    """Return the inter-process lock guarding `path` (:func:`lock_path`; its folder is created).
+
+    Re-entrant within one thread (one lock object per lock file), released by the operating system
+    when the holder dies (``fcntl.flock``), so a killed process never leaves a file locked.
+    """
+    lock_file = lock_path(path)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_file), timeout=timeout_s, is_singleton=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True, mode: int | None = None) -> Path:

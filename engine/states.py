@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
+from engine.data.store import candle_path, last_candle_ms
 from engine.markets import timeframe_to_ms
 
 State = Literal["MIS", "OLD", "DAT", "OK"]
@@ -65,16 +66,15 @@ def compute_states(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[st
                    now_ms: int, age_mult: float) -> list[PairState]:
     """Return the state of every pair × timeframe, pairs outer, timeframes inner.
 
-    Reads only the tail of each CSV (``datastore.last_candle_ms``) and counts its rows.
+    Reads only the tail of each CSV (:func:`engine.data.store.last_candle_ms`) and counts its rows.
     """
-    from engine import datastore
 
     active = active_keys(strategies, now_ms)
     out = []
     for pair in pairs:
         for tf in timeframes:
-            path = datastore.candle_path(data_dir, pair, tf)
-            last = datastore.last_candle_ms(path) if path.exists() else None
+            path = candle_path(data_dir, pair, tf)
+            last = last_candle_ms(path) if path.exists() else None
             rows = _count_rows(path) if last is not None else None
             out.append(PairState(pair, tf, classify(last, tf, now_ms, age_mult, (pair, tf) in active), last, rows))
     return out

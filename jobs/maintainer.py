@@ -11,7 +11,6 @@ and to <logs_dir>/maintainer.log. Exit 0 after --once, 2 on a bad config or flag
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ if __package__ in (None, ""):
 
 from engine import cycle  # noqa: E402
 from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
-from engine.config import load_config  # noqa: E402
+from engine.config import load_settings  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
@@ -31,6 +30,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--no-render", action="store_true", help="do not render the dashboard")
     p.add_argument("--rank", choices=("volume", "spread"), default=None,
                    help="rank the watchlist by 24 h quote volume or lowest bid/ask spread (default runtime.watchlist_rank)")
+    p.add_argument("--entries", type=Path, default=None,
+                   help="entries_config.json to use (default $SCALP_ENTRIES_CONFIG, else the repo's)")
+    p.add_argument("--backtest-config", type=Path, default=None,
+                   help="backtest_config.json to use (default $SCALP_BACKTEST_CONFIG, else the repo's)")
     p.add_argument("--json", action="store_true", help="print the cycle summary as JSON (with --once)")
     return p
 
@@ -46,17 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(build_parser(), argv)
 
     def body() -> int:
-        if args.rank:  # through the environment, so the loop's per-cycle config reload keeps it
-            os.environ["SCALP_WATCHLIST_RANK"] = args.rank
-        cfg = load_config(args.config)
-        setup_logging(args.verbose, args.quiet, cfg.runtime.logs_dir / "maintainer.log")
+        overrides = {"watchlist_rank": args.rank} if args.rank else {}  # kept by every per-cycle reload
+        settings = load_settings(args.config, args.entries, args.backtest_config, overrides=overrides)
+        setup_logging(args.verbose, args.quiet, settings.runtime.logs_dir / "maintainer.log")
         renderer = None if args.no_render else render_dashboard
         if args.once:
-            summary = cycle.run_once(cfg, render=renderer, progress=True)
+            summary = cycle.run_once(settings, render=renderer, progress=True)
             if args.json:
                 print(json.dumps(summary.as_dict(), indent=1))
             return 0
-        cycle.loop(cfg, render=renderer, max_cycles=args.cycles)
+        cycle.loop(settings, render=renderer, max_cycles=args.cycles)
         return 0
 
     return run_cli("maintainer.py", body)

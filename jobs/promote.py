@@ -18,10 +18,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import promotion  # noqa: E402
 from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.config.schema import RISK_MODES  # noqa: E402
+from engine.types import RISK_MODES  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
@@ -44,11 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
 
     def body() -> int:
+        # the engine loads after parsing, so --help stays fast (no pandas/numba import)
+        from engine import promotion
+        from engine.clock import clock_for_run
+        from engine.config import load_config
+
         cfg = load_config(args.config)
         rt = cfg.runtime
         mode = args.risk_mode or rt.risk_mode
         source = args.source or rt.reports_dir / "strategies.yml.next"
-        now_ms = args.now_ms if args.now_ms is not None else _clock_now_ms(rt.reports_dir)
+        now_ms = args.now_ms if args.now_ms is not None else clock_for_run(rt.reports_dir).now_ms()
         decisions, strategies = promotion.promote_file(
             source, args.strategies or rt.strategies_file, cfg.promotion[mode],
             risk_mode=mode, now_ms=now_ms, ttl_hours=rt.strategy_ttl_hours)
@@ -63,20 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli("promote.py", body)
-
-
-def _clock_now_ms(reports_dir: Path) -> int:
-    """Now of the last cycle's clock (the replay clock offline), else the wall clock."""
-    from engine.clock import Clock
-    from engine.fileio import read_json
-
-    try:
-        status = read_json(reports_dir / "status.json", default={}) or {}
-        if status.get("clock", {}).get("kind") == "replay":
-            return int(status["clock"]["now_ms"])
-    except (ValueError, KeyError, TypeError):
-        pass
-    return Clock.wall().now_ms()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ recorded (:attr:`ExchangeServer.requests`) so tests can count what a client aske
 Use::
 
     with ExchangeServer(pairs=["BTCUSDT"], now_ms=...) as server:
-        exchange = engine.backfill.make_exchange("binance", urls=server.url, timeout_ms=2000)
+        exchange = engine.exchange.make_exchange("binance", urls=server.url, timeout_ms=2000)
 
 or the pytest fixture :func:`exchange_server`, or ``python -m tests.exchange_server --port 8765``
 (serve) / ``python -m tests.exchange_server --bench`` (time a backfill through ccxt, print JSON).
@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
-from engine import datastore
+from engine import data as datastore
 from engine.markets import TIMEFRAME_MS, folder_to_pair
 
 try:  # the fixture is optional: the module also runs as a plain script
@@ -457,10 +457,10 @@ def bench(pairs: list[str], timeframes: list[str], limit: int) -> dict:
     """Backfill `pairs` × `timeframes` from empty through the real ccxt client; return figures."""
     import tempfile
 
-    from engine import backfill
+    from engine.data import backfill
 
     with ExchangeServer(pairs=pairs) as server, tempfile.TemporaryDirectory() as tmp:
-        exchange = backfill.make_exchange("binance", urls=server.url)
+        exchange = exchange.make_exchange("binance", urls=server.url)
         exchange.rateLimit = 1
         started = time.perf_counter()
         results = backfill.backfill_pairs(exchange, pairs, timeframes, tmp, limit=limit, now_ms=server.now_ms)

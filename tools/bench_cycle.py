@@ -47,12 +47,12 @@ def run_cycle(tmp: Path, workers: int | None) -> dict:
     """Run one cycle with its folders in `tmp`; return wall time (s), research time (s) and rows."""
     os.environ.update(_env(tmp))
     from engine import cycle
-    from engine.config import load_config
+    from engine.config import load_settings
     from jobs.maintainer import render_dashboard
 
-    cfg = load_config()
+    settings = load_settings()
     t0 = time.perf_counter()
-    summary = cycle.run_once(cfg, render=render_dashboard, workers=workers)
+    summary = cycle.run_once(settings, render=render_dashboard, workers=workers)
     wall = time.perf_counter() - t0
     doc = json.loads((tmp / "reports" / "summary.json").read_text())
     return {"wall_s": wall, "research_s": doc.get("research_s"), "rows": doc["rows"],
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cold cycle (empty numba cache, new process): {r['wall_s']:.1f} s "
               f"(research {r['research_s']:.1f} s; process incl. imports {total:.1f} s), {r['n_promoted']} promoted")
     from engine.config import load_backtest
-    from engine.optimize import default_workers
+    from engine.research import default_workers
 
     reference = None
     for w in counts:

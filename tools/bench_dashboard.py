@@ -5,7 +5,7 @@ Usage::
     python tools/bench_dashboard.py            # bundled-sample-sized inputs in a temp folder
     python tools/bench_dashboard.py --runtime  # the dashboard already rendered by bot.py / the maintainer
 
-It renders (sample mode), serves the public folder with engine.server on a free loopback port,
+It renders (sample mode), serves the public folder with engine.publish.server on a free loopback port,
 and fetches what a browser fetches, with ``Accept-Encoding: gzip``: the page, plotly.js, version.json
 and every chart file (the page loads a chart file when its card scrolls into view; counting all
 of them gives the upper bound). Bytes on the wire include the response headers. A repeat visit
@@ -42,7 +42,7 @@ def _fetch(server, path: str) -> tuple[int, int, int]:
 
 def measure(public_dir: Path) -> dict:
     """Serve `public_dir` and measure sizes; returns the figures as a dict (bytes)."""
-    from engine.server import load_or_create_token, serve_public
+    from engine.publish.server import load_or_create_token, serve_public
 
     html = (public_dir / "dashboard.html").read_text(encoding="utf-8")
     plotly_name = re.search(r'<script src="(plotly-[^"]+\.js)"', html).group(1)

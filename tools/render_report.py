@@ -1016,7 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.config import REPO_ROOT as repo_root, load_runtime
 
         runtime = load_runtime(args.config) if args.config else load_runtime()
-        from engine.server import dashboard_url, load_or_create_token, token_path
+        from engine.publish.server import dashboard_url, load_or_create_token, token_path
 
         out = render(runtime, strategies_path=args.strategies, repo_root=repo_root)
         token = load_or_create_token(token_path(runtime))

@@ -18,14 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from engine.clock import parse_iso_ms
 from engine.config import schema
 from engine.errors import ConfigError
+from engine.markets import timeframe_to_ms
+from engine.strategy import signals
+from engine.strategy.exits import COST_KEYS, Costs, ExitPlan
+from engine.config.models import (AppConfig, BacktestConfig, Constraints, EntriesConfig, EntrySet, OptunaConfig,
+                                  PromotionRules, RuntimeConfig, Settings, WalkForward)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -42,154 +48,6 @@ def _display(path: Path) -> str:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
-
-
-@dataclass(frozen=True)
-class RuntimeConfig:
-    """The ``runtime`` block of config.yaml after env overrides; paths are absolute."""
-
-    data_dir: Path
-    reports_dir: Path
-    logs_dir: Path
-    public_dir: Path
-    strategies_file: Path
-    urls_dir: Path
-    tf_list: tuple[str, ...]
-    age_mult: float
-    topN: int
-    watchlist_rank: str
-    backfill_limit: int
-    risk_mode: str
-    exec_enabled: bool
-    html_host: str
-    html_port: int
-    exchange: str
-    quote: str
-    data_source: str
-    loop_interval_s: int
-    strategy_ttl_hours: float
-    gap_policy: str
-    exchange_timeout_ms: int
-
-
-@dataclass(frozen=True)
-class PromotionRules:
-    """Thresholds of one risk_mode, applied to out-of-sample metrics."""
-
-    min_profit_factor: float
-    max_drawdown_pct: float
-    min_sharpe: float
-    min_trades: int
-    min_win_rate_pct: float
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """config.yaml as a whole."""
-
-    runtime: RuntimeConfig
-    promotion: Mapping[str, PromotionRules]
-    path: Path
-
-    @property
-    def rules(self) -> PromotionRules:
-        """The promotion rules of the active ``runtime.risk_mode``."""
-        return self.promotion[self.runtime.risk_mode]
-
-
-@dataclass(frozen=True)
-class EntrySet:
-    """One entry set of entries_config.json with its effective risk rules (top level + override)."""
-
-    name: str
-    signal: str
-    params: Mapping[str, Any]
-    description: str
-    enabled: bool
-    risk: Mapping[str, Any]
-
-    @property
-    def exit_plan(self):
-        """The :class:`engine.exits.ExitPlan` built from ``risk``."""
-        from engine.exits import ExitPlan
-
-        return ExitPlan.from_dict(dict(self.risk), where=f"entries_config.json → entry_sets.{self.name}.risk")
-
-    @property
-    def costs(self):
-        """The :class:`engine.exits.Costs` (fee and slippage in bps) of ``risk``."""
-        from engine.exits import Costs
-
-        return Costs(fee_bps=float(self.risk["fee_bps"]), slippage_bps=float(self.risk["slippage_bps"]))
-
-
-@dataclass(frozen=True)
-class EntriesConfig:
-    """entries_config.json: entry sets by name."""
-
-    entry_sets: Mapping[str, EntrySet]
-    path: Path
-    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
-
-    def enabled(self) -> list[EntrySet]:
-        """Return the enabled entry sets in file order."""
-        return [e for e in self.entry_sets.values() if e.enabled]
-
-
-@dataclass(frozen=True)
-class WalkForward:
-    n_splits: int
-    scheme: str
-    train_ratio: float
-    train_bars: int | None
-    test_bars: int | None
-    embargo_bars: int
-
-
-@dataclass(frozen=True)
-class OptunaConfig:
-    """The ``optuna`` block: trials per study, batching, sampler, seed and parameter spaces.
-
-    ``space[entry_set][param]`` is ``{"type": "int"|"float", "low", "high", "log", "step"?}`` or
-    ``{"type": "categorical", "choices": [...]}`` (validated: ranges inside the signal's
-    parameter ranges, ``low < high``, ``log`` only with ``low > 0`` and without a step).
-    """
-
-    n_trials: int
-    batch_size: int
-    timeout_s: float | None
-    sampler: str
-    seed: int
-    pruner: str
-    space: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Constraints:
-    min_trades: int
-    max_drawdown_pct: float
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """backtest_config.json: what to search and how to score it."""
-
-    mode: str
-    objective: str
-    initial_cash_quote: float
-    grid: Mapping[str, Mapping[str, list]]
-    optuna: OptunaConfig
-    walk_forward: WalkForward
-    constraints: Constraints
-    path: Path
-    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
-    costs: Any = None  # engine.exits.Costs overriding the entry sets' costs, or None
-    workers: int | None = None
-
-    def costs_for(self, entry_set: EntrySet):
-        """Return the :class:`engine.exits.Costs` the search uses for `entry_set`: the
-        ``costs`` block of backtest_config.json when present, else the entry set's own."""
-        return self.costs if self.costs is not None else entry_set.costs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +113,8 @@ def _resolve_path(value: str) -> Path:
     return path if path.is_absolute() else (REPO_ROOT / path)
 
 
-def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> AppConfig:
     """Load config.yaml: the runtime block (with ``SCALP_<KEY>`` overrides) and promotion rules.
 
     Parameters
@@ -264,6 +123,9 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
         Defaults to ``engine/config/config.yaml``; ``SCALP_CONFIG`` in `env` overrides it.
     env : mapping, optional
         Environment variables; defaults to ``os.environ``.
+    overrides : mapping, optional
+        Runtime keys a caller sets (a CLI flag): they win over the file and the environment and are
+        validated like them.
 
     Raises
     ------
@@ -277,19 +139,21 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     file = _display(path)
     if doc is None:
         doc = {}
-    if isinstance(doc, dict):
-        runtime = dict(doc.get("runtime") or {}) if isinstance(doc.get("runtime") or {}, dict) else doc.get("runtime")
-        if isinstance(runtime, dict):
-            for key_name, key in schema.RUNTIME.keys.items():
-                env_name = ENV_PREFIX + key_name.upper()
-                if env_name in env:
-                    value = _env_value(env_name, env[env_name], key)
-                    try:
-                        schema.check({key_name: value}, schema.Block(keys={key_name: key}), f"environment {env_name}")
-                    except ConfigError as e:
-                        raise ConfigError(str(e).replace(f"environment {env_name} → {key_name}", f"environment {env_name}")) from None
-                    runtime[key_name] = value
-            doc = {**doc, "runtime": runtime}
+    runtime = doc.get("runtime") if isinstance(doc, dict) else None
+    if isinstance(runtime, dict) or (isinstance(doc, dict) and runtime is None):
+        runtime = dict(runtime or {})
+        for key_name, key in schema.RUNTIME.keys.items():
+            env_name = ENV_PREFIX + key_name.upper()
+            if env_name in env:
+                value = _env_value(env_name, env[env_name], key)
+                schema.check_value(value, key, f"environment {env_name}")
+                runtime[key_name] = value
+        for key_name, value in (overrides or {}).items():
+            if key_name not in schema.RUNTIME.keys:
+                raise schema.unknown_key_error("overrides", "runtime", key_name, list(schema.RUNTIME.keys))
+            schema.check_value(value, schema.RUNTIME.keys[key_name], f"override runtime.{key_name}")
+            runtime[key_name] = value
+        doc = {**doc, "runtime": runtime}
     checked = schema.check(doc, schema.CONFIG_YAML, file)
     rt = checked["runtime"]
     for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir", "strategies_file", "urls_dir"):
@@ -323,8 +187,6 @@ def load_entries(path: Path | str | None = None) -> EntriesConfig:
     checked = schema.check(_read_json(path), schema.ENTRIES_JSON, file)
     if not checked["entry_sets"]:
         raise ConfigError(f"{file} → entry_sets: empty; expected at least one entry set")
-    from engine import signals
-
     entry_sets: dict[str, EntrySet] = {}
     for name, spec in checked["entry_sets"].items():
         where = f"entry_sets.{name}"
@@ -332,16 +194,15 @@ def load_entries(path: Path | str | None = None) -> EntriesConfig:
             raise ConfigError(f"{file} → {where}.signal = {spec['signal']!r}: expected one of {', '.join(signals.SIGNALS)}")
         signals.validate_params(spec["signal"], spec["params"], where=f"{file} → {where}.params")
         risk = schema.check({**checked["risk"], **spec["risk"]}, schema.RISK, file, f"{where}.risk")
-        entry = EntrySet(
+        entry_sets[name] = EntrySet(
             name=name,
             signal=spec["signal"],
             params=dict(spec["params"]),
             description=spec["description"] or "",
             enabled=spec["enabled"],
-            risk=risk,
+            exit_plan=ExitPlan.from_dict(risk, where=f"{file} → {where}.risk"),  # relations: ladder sums to 100
+            costs=Costs(**{k: risk[k] for k in COST_KEYS}),
         )
-        entry.exit_plan  # relations: TP ladder parses and sums to 100
-        entry_sets[name] = entry
     return EntriesConfig(entry_sets=entry_sets, path=path, raw=checked)
 
 
@@ -363,8 +224,6 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
     if (wf["train_bars"] is None) != (wf["test_bars"] is None):
         raise ConfigError(f"{file} → walk_forward: train_bars and test_bars go together; set both or neither")
     if entries is not None:
-        from engine import signals
-
         for name, space in c["grid"].items():
             if name not in entries.entry_sets:
                 raise schema.unknown_key_error(file, "grid", name, list(entries.entry_sets))
@@ -377,8 +236,6 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
             _check_space(file, f"optuna.space.{name}", entries.entry_sets[name].signal, space)
     costs = None
     if c["costs"] is not None:
-        from engine.exits import Costs
-
         costs = Costs(**schema.check(c["costs"], schema.COSTS, file, "costs"))
     return BacktestConfig(
         mode=c["mode"],
@@ -397,8 +254,6 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
 
 def _check_space(file: str, where: str, signal: str, space: Mapping[str, Mapping[str, Any]]) -> None:
     """Relations of an optuna space: known parameters of `signal`, values inside their ranges."""
-    from engine import signals
-
     known = {p.name: p for p in signals.get_signal(signal).params}
     for param, spec in space.items():
         if param not in known:
@@ -413,6 +268,34 @@ def _check_space(file: str, where: str, signal: str, space: Mapping[str, Mapping
             if not ps.low <= v <= ps.high:
                 raise ConfigError(f"{file} → {where}.{param} = {v!r}: expected {ps.low:g} ≤ {param} ≤ {ps.high:g} "
                                   f"({ps.description})")
+
+
+def load_settings(config: Path | str | None = None, entries: Path | str | None = None,
+                  backtest: Path | str | None = None, *, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Load the three files a cycle runs on: config.yaml, entries_config.json, backtest_config.json.
+
+    Parameters
+    ----------
+    config, entries, backtest : path, optional
+        The files; by default ``$SCALP_CONFIG`` / ``$SCALP_ENTRIES_CONFIG`` /
+        ``$SCALP_BACKTEST_CONFIG``, else ``engine/config/config.yaml``, ``entries_config.json`` and
+        ``backtest_config.json`` at the repo root.
+    env : mapping, optional
+        Environment variables; defaults to ``os.environ``.
+    overrides : mapping, optional
+        Runtime keys a caller sets (see :func:`load_config`); kept by :meth:`Settings.reload`.
+
+    Raises
+    ------
+    ConfigError
+        The first problem of the first invalid file, naming file, key, value and expectation.
+    """
+    env = os.environ if env is None else env
+    app = load_config(config, env, overrides)
+    entries_cfg = load_entries(entries or env.get(ENV_PREFIX + "ENTRIES_CONFIG") or None)
+    backtest_cfg = load_backtest(backtest or env.get(ENV_PREFIX + "BACKTEST_CONFIG") or None, entries=entries_cfg)
+    return Settings(app=app, entries=entries_cfg, backtest=backtest_cfg, overrides=dict(overrides or {}))
 
 
 def expand_grid(space: Mapping[str, list]) -> list[dict[str, Any]]:
@@ -468,16 +351,12 @@ def load_strategies(path: Path | str | None = None) -> list[dict[str, Any]]:
         for key in STRATEGY_REQUIRED:
             if key not in item:
                 raise ConfigError(f"{file} → strategies[{i}]: missing key {key!r}")
-        from engine.markets import timeframe_to_ms
-
         try:
             timeframe_to_ms(item["timeframe"])
         except ConfigError:
             raise ConfigError(f"{file} → strategies[{i}].timeframe = {item['timeframe']!r}: expected one of 1m 5m 15m 1h 4h 1d") from None
         if item["risk_mode"] not in schema.RISK_MODES:
             raise ConfigError(f"{file} → strategies[{i}].risk_mode = {item['risk_mode']!r}: expected one of {', '.join(schema.RISK_MODES)}")
-        from engine.clock import parse_iso_ms
-
         for key in ("promoted_at", "expires_at"):  # the ISO times are the truth; *_ms follow them
             try:
                 item[f"{key}_ms"] = parse_iso_ms(item[key])

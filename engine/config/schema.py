@@ -7,15 +7,14 @@ keys with a "did you mean"); relations between keys are checked by the loaders a
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from engine.errors import ConfigError
 from engine.markets import TIMEFRAME_MS
-
-RISK_MODES = ("conservative", "balanced", "aggressive")
-DATA_SOURCES = ("auto", "exchange", "sample")
-GAP_POLICIES = ("skip", "ffill")
+from engine.strategy.exits import Costs, ExitPlan, format_tp_ladder
+from engine.types import DATA_SOURCE_SETTINGS as DATA_SOURCES
+from engine.types import GAP_POLICIES, RISK_MODES
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,9 @@ class Block:
 
 
 def _where(file: str, path: str) -> str:
-    return f"{file} → {path}" if path else file
+    if not path or path.startswith("["):  # a list index right after the name: SCALP_TF_LIST[1]
+        return f"{file}{path}"
+    return f"{file} → {path}"
 
 
 def _fail(file: str, path: str, found: Any, expected: str) -> ConfigError:
@@ -104,6 +105,12 @@ def _check_key(value: Any, key: Key, file: str, path: str) -> Any:
             raise _fail(file, path, value, "a list")
         return value
     raise AssertionError(f"unknown schema kind {kind}")  # a bug in the schema, not user input
+
+
+def check_value(value: Any, key: Key, where: str) -> Any:
+    """Check one value against `key` outside a file (an environment variable, a CLI override);
+    messages read ``where = value: expected …`` (``environment SCALP_TOPN = 0: expected …``)."""
+    return _check_key(value, key, where, "")
 
 
 def unknown_key_error(file: str, path: str, key: str, allowed: list[str]) -> ConfigError:
@@ -238,28 +245,27 @@ CONFIG_YAML = Block(
 # entries_config.json
 # ---------------------------------------------------------------------------------------------
 
-RISK = Block(
-    doc="exit rules and trading costs",
-    keys={
-        "tp": Key("str", "0.9:50,1.4:30,2.1:20", 'take-profit ladder "pct:alloc,…" (pct above entry, allocations in % summing to 100)', nullable=True),
-        "sl_pct": Key("float", -0.5, "stop-loss in % from entry, negative (-0.5 = 0.5 % below)", hi=0.0, lo=-99.0, nullable=True),
-        "sl_atr_mult": Key("float", None, "stop-loss as a multiple of ATR below entry (instead of sl_pct)", lo=0.0, nullable=True),
-        "atr_period": Key("int", 14, "ATR length in bars", lo=1, hi=1000),
-        "breakeven": Key("bool", True, "move the stop to entry (+ offset) after TP1 fills"),
-        "breakeven_offset_pct": Key("float", 0.05, "breakeven stop offset above entry in %", lo=0.0, hi=50.0),
-        "trail_pct": Key("float", None, "trailing stop distance below the highest high in %", lo=0.0, hi=99.0, nullable=True),
-        "trail_atr_mult": Key("float", None, "trailing stop distance as a multiple of ATR", lo=0.0, nullable=True),
-        "use_exit_signal": Key("bool", True, "exit at the next open when the entry set's exit signal fires"),
-        "max_hold_bars": Key("int", 240, "close at the next open after this many bars in the trade", lo=1, nullable=True),
-        "fee_bps": Key("float", 10.0, "fee per side in basis points of notional", lo=0.0, hi=1000.0),
-        "slippage_bps": Key("float", 2.0, "slippage per fill in basis points of price", lo=0.0, hi=1000.0),
-    },
-)
+def _risk_block() -> Block:
+    """The risk block, derived from the one declaration of the exit rules and costs
+    (:class:`~engine.strategy.exits.ExitPlan` and :class:`~engine.strategy.exits.Costs` fields)."""
+    keys: dict[str, Key] = {}
+    for cls in (ExitPlan, Costs):
+        for f in fields(cls):
+            meta = f.metadata
+            if not meta.get("in_config", True):
+                continue
+            default = format_tp_ladder(f.default) if f.name == "tp_ladder" else f.default
+            keys[meta.get("config_key") or f.name] = Key(meta["kind"], default, meta["doc"], lo=meta["lo"],
+                                                         hi=meta["hi"], nullable=meta["nullable"])
+    return Block(doc="exit rules and trading costs", keys=keys)
+
+
+RISK = _risk_block()
 
 ENTRY_SET = Block(
     doc="one entry set: a registered signal and its default parameters",
     keys={
-        "signal": Key("str", None, "name of a registered signal (engine/signals.py)", required=True),
+        "signal": Key("str", None, "name of a registered signal (engine/strategy/signals.py)", required=True),
         "params": Key("dict", {}, "default parameters of the signal"),
         "description": Key("str", "", "one line for the dashboard", nullable=True),
         "enabled": Key("bool", True, "false skips the entry set in searches"),
@@ -324,7 +330,7 @@ BACKTEST_JSON = Block(
         "walk_forward": WALK_FORWARD,
         "constraints": CONSTRAINTS,
         "costs": Key("dict", None, "fee_bps and slippage_bps for the search, overriding every entry set's costs; null keeps entries_config.json's", nullable=True),
-        "workers": Key("int", None, "processes for the (pair, timeframe) jobs of a research run; null = measured default (engine.optimize.default_workers)", lo=1, hi=512, nullable=True),
+        "workers": Key("int", None, "processes for the (pair, timeframe) jobs of a research run; null = measured default (engine.research.pipeline.default_workers)", lo=1, hi=512, nullable=True),
     }
 )
 

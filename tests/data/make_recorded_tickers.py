@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import datastore
+from engine import data as datastore
 
 HERE = Path(__file__).resolve().parent
 ORDERBOOK = datastore.SAMPLE_DIR.parent / "orderbook"

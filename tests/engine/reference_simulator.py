@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from engine.exits import Costs, ExitPlan
+from engine.strategy.exits import Costs, ExitPlan
 
 SAMPLE_BTC = "engine/sample/ohlcv/BTCUSDT/1m.csv.gz"
 

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import backfill as bf
-from engine import datastore as ds
+from engine import exchange as ex
+from engine.data import backfill as bf, known_gaps
+from engine import data as ds
 from engine.errors import ConfigError, ExchangeError, ExchangeUnreachableError
 from engine.markets import TIMEFRAME_MS
 from tests.exchange_server import ExchangeServer, exchange_server  # noqa: F401 (fixture)
@@ -24,7 +25,7 @@ from tests.exchange_server import ExchangeServer, exchange_server  # noqa: F401 
 #: 2021-04-20 02:00-04:29 halt lies inside a 2400-candle 1m window.
 NOW_MS = 1_619_006_430_000
 LIMITS = {"1m": 2400, "5m": 600, "15m": 200}
-FAST = bf.RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=30.0)
+FAST = ex.RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=30.0)
 
 
 class SleepRecorder:
@@ -38,7 +39,7 @@ class SleepRecorder:
 
 
 def client(server: ExchangeServer, timeout_ms: int = 3000):
-    exchange = bf.make_exchange("binance", urls=server.url, timeout_ms=timeout_ms)
+    exchange = ex.make_exchange("binance", urls=server.url, timeout_ms=timeout_ms)
     exchange.rateLimit = 1  # the rate limiter stays on, with a local exchange's pace
     return exchange
 
@@ -90,7 +91,7 @@ def test_full_backfill_of_several_pairs_and_timeframes_equals_the_source(server,
     assert server.count("klines", symbol="BTCUSDT", interval="1m") == results[0].n_requests == 5
     # the halt is an exchange gap: recorded once, listed for the dashboard
     assert results[0].gaps == ((1_618_884_000_000, 1_618_892_940_000, 150),)
-    listed = bf.list_known_gaps(tmp_path)
+    listed = known_gaps.list_known_gaps(tmp_path)
     assert {"pair": "BTCUSDT", "timeframe": "1m", "from_ms": 1_618_884_000_000,
             "to_ms": 1_618_892_940_000, "n_missing": 150, "source": "binance"} in listed
     assert {(g["pair"], g["timeframe"]) for g in listed} == {
@@ -149,13 +150,13 @@ def test_missing_candles_inside_the_stored_range_are_refetched(server, tmp_path)
 def test_source_switch_replaces_the_sample_file(server, tmp_path, caplog):
     seeded = bf.seed_from_sample(tmp_path, ["BTCUSDT"], ["5m"])[0]
     assert ds.read_source(seeded.path) == "sample" and seeded.rows_total == 8842
-    with caplog.at_level("INFO", logger="engine.backfill"):
+    with caplog.at_level("INFO", logger="engine.data.backfill"):
         r = run(server, tmp_path, "BTCUSDT", "5m")
     assert r.replaced and r.ok
     pd.testing.assert_frame_equal(ds.read_candles(r.path), expected(server, "BTCUSDT", "5m", 600), check_index_type=False)
     assert ds.read_source(r.path) == "binance"
     assert "stored file comes from sample; it will be replaced by binance candles" in caplog.text
-    gaps = json.loads(bf.gaps_path(r.path).read_text())
+    gaps = json.loads(known_gaps.gaps_path(r.path).read_text())
     assert gaps["source"] == "binance"
 
 
@@ -221,7 +222,7 @@ def test_transient_fault_ends_in_a_correct_file(server, tmp_path, kind, options)
 def test_rate_limit_waits_for_retry_after(server, tmp_path, caplog):
     server.inject("klines", "status", status=429, retry_after=7)
     sleep = SleepRecorder()
-    with caplog.at_level("WARNING", logger="engine.backfill"):
+    with caplog.at_level("WARNING", logger="engine.data.backfill"):
         r = run(server, tmp_path, "BTCUSDT", "5m", sleep=sleep)
     assert r.ok
     assert sleep.waits[0] == 7.0  # honoured, although the backoff alone would wait 0.01 s
@@ -246,7 +247,7 @@ def test_request_timeout_is_retried(server, tmp_path):
 
 
 def test_retry_policy_backoff_doubles_and_is_capped():
-    policy = bf.RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=5.0)
+    policy = ex.RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=5.0)
     assert [policy.delay_s(k) for k in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
     assert policy.delay_s(1, retry_after_s=3.0) == 3.0
     assert policy.delay_s(1, retry_after_s=99.0) == 5.0
@@ -318,10 +319,10 @@ def closed_port_url() -> str:
 
 
 def test_unreachable_exchange_raises_for_the_fallback(tmp_path):
-    exchange = bf.make_exchange("binance", urls=closed_port_url(), timeout_ms=500)
+    exchange = ex.make_exchange("binance", urls=closed_port_url(), timeout_ms=500)
     with pytest.raises(ExchangeUnreachableError, match=r"binance: cannot reach the exchange to load markets \(NetworkError"):
         bf.backfill_pairs(exchange, ["BTCUSDT"], ["1m"], tmp_path, limit=10, now_ms=NOW_MS,
-                          retry=bf.RetryPolicy(max_attempts=2, base_delay_s=0.0), sleep=SleepRecorder())
+                          retry=ex.RetryPolicy(max_attempts=2, base_delay_s=0.0), sleep=SleepRecorder())
     assert not (tmp_path / "ohlcv").exists()
 
 
@@ -329,26 +330,26 @@ def test_exchange_info_timing_out_is_unreachable(server, tmp_path):
     server.inject("exchangeInfo", "timeout", delay_s=1.0, count=None)
     exchange = client(server, timeout_ms=300)
     with pytest.raises(ExchangeUnreachableError, match="RequestTimeout"):
-        run(server, tmp_path, exchange=exchange, retry=bf.RetryPolicy(max_attempts=2, base_delay_s=0.0))
+        run(server, tmp_path, exchange=exchange, retry=ex.RetryPolicy(max_attempts=2, base_delay_s=0.0))
 
 
 def test_kraken_history_depth_warning(tmp_path, caplog):
-    exchange = bf.make_exchange("kraken", urls=closed_port_url(), timeout_ms=300)
-    with caplog.at_level("WARNING", logger="engine.backfill"), pytest.raises(ExchangeUnreachableError):
+    exchange = ex.make_exchange("kraken", urls=closed_port_url(), timeout_ms=300)
+    with caplog.at_level("WARNING", logger="engine.data.backfill"), pytest.raises(ExchangeUnreachableError):
         bf.backfill_pair(exchange, "BTCUSDT", "1m", tmp_path, limit=5000, now_ms=NOW_MS,
-                         retry=bf.RetryPolicy(max_attempts=1), sleep=SleepRecorder())
+                         retry=ex.RetryPolicy(max_attempts=1), sleep=SleepRecorder())
     assert "backfill_limit 5000 asks for more than the 720 most recent candles kraken serves; fetching 720" in caplog.text
 
 
 def test_make_exchange_bad_id_and_url_override():
     with pytest.raises(ExchangeError, match=r"exchange 'ftx': expected one of binance, kraken, bitvavo"):
-        bf.make_exchange("ftx")
-    exchange = bf.make_exchange("binance", urls="http://127.0.0.1:9", timeout_ms=1234)
+        ex.make_exchange("ftx")
+    exchange = ex.make_exchange("binance", urls="http://127.0.0.1:9", timeout_ms=1234)
     assert exchange.urls["api"]["public"] == "http://127.0.0.1:9/api/v3"
     assert exchange.timeout == 1234 and exchange.enableRateLimit
     for exchange_id in ("kraken", "bitvavo"):
-        assert bf.make_exchange(exchange_id).id == exchange_id
-    assert bf.exchange_limits(bf.make_exchange("bitvavo")).page_limit == 1440
+        assert ex.make_exchange(exchange_id).id == exchange_id
+    assert ex.exchange_limits(ex.make_exchange("bitvavo")).page_limit == 1440
 
 
 # ------------------------------------------------------------------ seeding from the sample
@@ -366,7 +367,7 @@ def test_seed_from_sample_writes_resampled_files_with_source_and_gaps(tmp_path):
     assert len(bad) == 3 and "sample pair 'FOOUSDT': not bundled" in bad[0].error
     again = bf.seed_from_sample(tmp_path, ["BTCUSDT"], ["1m"])
     assert again[0].rows_added == 0 and not again[0].replaced
-    gaps = bf.list_known_gaps(tmp_path)
+    gaps = known_gaps.list_known_gaps(tmp_path)
     assert [(g["timeframe"], g["n_missing"]) for g in gaps] == [("1m", 150), ("1m", 284), ("5m", 30), ("5m", 56), ("15m", 10), ("15m", 18)]
 
 
@@ -385,16 +386,16 @@ def test_bad_limit_is_a_config_error(server, tmp_path):
 
 
 def test_folder_names_map_to_each_exchange_symbol():
-    kraken = bf.make_exchange("kraken")
+    kraken = ex.make_exchange("kraken")
     kraken.set_markets([
         {"id": "XBTUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "XBT", "quoteId": "USDT",
          "spot": True, "type": "spot", "active": True, "precision": {}, "limits": {}},
     ])
-    assert bf.exchange_symbol(kraken, "BTCUSDT") == "BTC/USDT"
-    assert bf.exchange_symbol(kraken, "BTC/USDT") == "BTC/USDT"
-    assert bf.exchange_symbol(kraken, "XBTUSDT") == "BTC/USDT"  # the exchange's own id works too
-    with pytest.raises(ccxt.BadSymbol, match="kraken does not list ETH/USDT"):
-        bf.exchange_symbol(kraken, "ETHUSDT")
+    assert ex.exchange_symbol(kraken, "BTCUSDT") == "BTC/USDT"
+    assert ex.exchange_symbol(kraken, "BTC/USDT") == "BTC/USDT"
+    assert ex.exchange_symbol(kraken, "XBTUSDT") == "BTC/USDT"  # the exchange's own id works too
+    with pytest.raises(ExchangeError, match="BadSymbol: kraken does not list ETH/USDT"):
+        ex.exchange_symbol(kraken, "ETHUSDT")
 
 
 def test_backfill_result_as_dict_is_json_ready(server, tmp_path):
@@ -421,4 +422,4 @@ def test_exchange_info_not_json_is_retried_then_unreachable(server, tmp_path):
     assert run(server, tmp_path, "BTCUSDT", "15m").ok  # once: retried
     server.inject("exchangeInfo", "malformed", count=None)
     with pytest.raises(ExchangeUnreachableError, match="BadResponse"):
-        run(server, tmp_path, "BTCUSDT", "15m", retry=bf.RetryPolicy(max_attempts=2, base_delay_s=0.0))
+        run(server, tmp_path, "BTCUSDT", "15m", retry=ex.RetryPolicy(max_attempts=2, base_delay_s=0.0))

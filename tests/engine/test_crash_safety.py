@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine import datastore as ds
+from engine import data as ds
 from tests.engine.test_backfill import NOW_MS, expected
 from tests.exchange_server import ExchangeServer, exchange_server  # noqa: F401 (fixture)
 
@@ -28,14 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import sys
-    from engine import backfill as bf
+    from engine import exchange as ex
+    from engine.data import backfill as bf
     url, data_dir, pair, tf, limit, now_ms, page = sys.argv[1:8]
-    exchange = bf.make_exchange("binance", urls=url, timeout_ms=5000)
+    exchange = ex.make_exchange("binance", urls=url, timeout_ms=5000)
     exchange.rateLimit = 1
     exchange.load_markets()
     print("ready", flush=True)
     r = bf.backfill_pair(exchange, pair, tf, data_dir, limit=int(limit), now_ms=int(now_ms),
-                         page_limit=int(page), retry=bf.RetryPolicy(max_attempts=3, base_delay_s=0.05))
+                         page_limit=int(page), retry=ex.RetryPolicy(max_attempts=3, base_delay_s=0.05))
     print("done", r.rows_added, r.error, flush=True)
     sys.exit(0 if r.ok else 3)
     """

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import datastore as ds
+from engine import data as ds
 from engine.errors import ConfigError, DataError
 
 T0 = 1_617_321_600_000  # 2021-04-02 00:00 UTC, first candle of the bundled sample
@@ -166,7 +166,7 @@ def test_append_with_another_source_replaces_instead_of_mixing(tmp_path, caplog)
     candles = ds.load_sample("ETHUSDT").iloc[:100]
     path = ds.candle_path(tmp_path, "ETHUSDT", "1m")
     ds.append_candles(path, candles.iloc[:60], source="sample")
-    with caplog.at_level("INFO", logger="engine.datastore"):
+    with caplog.at_level("INFO", logger="engine.data"):
         added = ds.append_candles(path, candles.iloc[50:], source="binance")
     assert added == 50
     assert ds.read_candles(path).equals(candles.iloc[50:])
@@ -186,7 +186,7 @@ def test_file_without_sidecar_counts_as_unknown_source(tmp_path):
 def test_corrupt_file_is_moved_aside_and_rebuilt(tmp_path, caplog):
     path = ds.candle_path(tmp_path, "BTCUSDT", "1m")
     write_text(path, GOOD.replace("10.5,10.8", "oops,10.8"))
-    with caplog.at_level("WARNING", logger="engine.datastore"):
+    with caplog.at_level("WARNING", logger="engine.data"):
         assert ds.read_or_quarantine(path) is None
     moved = list(path.parent.glob("1m.csv.corrupt-*"))
     assert len(moved) == 1 and "oops" in moved[0].read_text()

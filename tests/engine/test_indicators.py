@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import indicators as ind
+from engine.strategy import indicators_nb as ind
 from tests.engine.reference_simulator import load_sample_slice
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import signals
+from engine.strategy import signals
 from engine.config import load_entries
 from engine.errors import ConfigError, DataError, LookaheadError
-from engine.lookahead import check_lookahead
+from engine.backtest.lookahead import check_lookahead
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,10 @@ import math
 import numpy as np
 import pytest
 
-from engine import metrics
-from engine import simulator as sim
+from engine.fileio import json_safe
+
+from engine.backtest import metrics
+from engine.backtest import kernel_nb as sim
 from engine.errors import DataError
 
 PNL = np.array([30.0, -10.0, 20.0, -20.0])
@@ -80,7 +82,7 @@ def test_undefined_metrics_are_nan_not_zero():
 def test_json_safe_replaces_nan_and_inf_recursively():
     obj = {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": np.float64(2.5), "e": np.int64(3),
            "f": (np.nan,), "g": "x", "h": np.array([1.0, np.nan])}
-    out = metrics.json_safe(obj)
+    out = json_safe(obj)
     assert out == {"a": None, "b": [1.0, None, {"c": None}], "d": 2.5, "e": 3, "f": [None], "g": "x",
                    "h": [1.0, None]}
     json.dumps(out, allow_nan=False)

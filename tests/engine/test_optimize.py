@@ -13,8 +13,8 @@ import pytest
 
 from engine.config import WalkForward, load_backtest, load_entries
 from engine.errors import ConfigError, DataError
-from engine.optimize import (PENALTY, StudyOptions, choose_best, default_workers, open_storage, search_entry_set,
-                             study_seed, walk_forward_folds)
+from engine.research import choose_best, default_workers, search_entry_set, walk_forward_folds
+from engine.research.studies import PENALTY, StudyOptions, open_storage, study_seed
 from tests.conftest import REPO_ROOT, _read_sample, subprocess_env
 
 ENTRIES = load_entries()
@@ -175,7 +175,7 @@ WORKER = """
 import sys, dataclasses
 from tests.conftest import _read_sample
 from engine.config import load_backtest, load_entries
-from engine.optimize import StudyOptions, contribute
+from engine.research import StudyOptions, contribute
 import time
 entries = load_entries()
 bt = load_backtest(entries=entries)

@@ -31,9 +31,9 @@ backtesting = pytest.importorskip("backtesting")
 from backtesting import Backtest, Strategy  # noqa: E402
 from backtesting.lib import crossover  # noqa: E402
 
-from engine import indicators  # noqa: E402
+from engine.strategy import indicators_nb as indicators  # noqa: E402
 from engine.backtest import run_backtest  # noqa: E402
-from engine.exits import Costs, ExitPlan  # noqa: E402
+from engine.strategy.exits import Costs, ExitPlan  # noqa: E402
 from tests.engine.reference_simulator import load_sample_slice  # noqa: E402
 
 CASH = 1_000_000.0
@@ -84,7 +84,7 @@ def run_peer(candles: pd.DataFrame, tp_pct: float | None, sl_pct: float | None, 
 ])
 def test_same_trades_and_final_equity_as_backtesting_py(candles, tp_pct, sl_pct, fee_bps):
     peer = run_peer(candles, tp_pct, sl_pct, fee_bps / 10_000.0)
-    plan = ExitPlan(tp_ladder=((tp_pct, 100.0),) if tp_pct else (), sl_pct=sl_pct, check_entry_bar=False,
+    plan = ExitPlan.only(tp_ladder=((tp_pct, 100.0),) if tp_pct else (), sl_pct=sl_pct, check_entry_bar=False,
                     lot_size_base=1.0)
     ours = run_backtest(candles, "sma_cross", {"fast": FAST, "slow": SLOW}, plan, Costs(fee_bps, 0.0),
                         timeframe="1m", initial_cash_quote=CASH)

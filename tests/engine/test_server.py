@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine.errors import ConfigError
-from engine.server import (cache_control_for, dashboard_url, load_or_create_token, resolve_request_path,
+from engine.publish.server import (cache_control_for, dashboard_url, load_or_create_token, resolve_request_path,
                            serve_public, token_path)
 
 PAGE = "<!doctype html><title>SCALP</title>" + "<p>dashboard</p>" * 200

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import signals
+from engine.strategy import signals
 from engine.errors import ConfigError, DataError
 from tests.engine.reference_simulator import frame, load_sample_slice
 
@@ -28,7 +28,7 @@ def test_cross_needs_strictly_below_then_strictly_above():
     # as backtesting.py crossover(): a touch (equal on t−1) is not a cross
     lines = np.array([[0.0, 0, 0, 0], [0, 0, 0, 0], [1, 2, 3, 2], [2, 2, 2, 2]])
     r = signals.rule(signals.CROSS_ABOVE, (2, 0, 0.0, 0.0), (3, 0, 0.0, 0.0))
-    from engine.simulator import rule_mask_nb
+    from engine.strategy.rules_nb import rule_mask_nb
 
     assert rule_mask_nb(lines, r).tolist() == [False, False, False, False]
     lines[2] = [1, 1.5, 3, 2]

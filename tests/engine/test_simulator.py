@@ -18,11 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import indicators, metrics, signals
-from engine import simulator as sim
+from engine.backtest import metrics
+from engine.strategy import indicators_nb as indicators
+from engine.strategy import signals
+from engine.backtest import kernel_nb as sim
 from engine.backtest import run_signals
 from engine.errors import ConfigError, DataError
-from engine.exits import Costs, ExitPlan
+from engine.strategy.exits import Costs, ExitPlan
 from tests.engine.reference_simulator import frame, reference_backtest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +53,7 @@ def test_tp_ladder_fills_tp1_then_tp2():
     # 102.5 ≥ 102 → tp2 at 102. PnL = 5×1 + 5×2 = 15. Equity bar 2 = 505 cash + 5×101 = 1010.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 101.5, 99.8, 101),
             (101, 102.5, 100.5, 102), (102, 102, 102, 102)]
-    r = run(rows, ExitPlan(tp_ladder="1:50,2:50"))
+    r = run(rows, ExitPlan.only(tp_ladder="1:50,2:50"))
     assert legs(r) == [(2, 101.0, 5.0, "tp1"), (3, 102.0, 5.0, "tp2")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([15.0])
     assert r.trades["exit_reasons"].tolist() == ["tp1+tp2"]
@@ -62,7 +64,7 @@ def test_tp_ladder_fills_tp1_then_tp2():
 def test_stop_loss_fills_at_stop_level():
     # stop = 100 × (1 − 0.01) = 99; bar 2 low 98.5 ≤ 99, open 100 > 99 → sell 10 at 99: PnL −10.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100.2, 98.5, 99), (99, 99, 99, 99)]
-    r = run(rows, ExitPlan(sl_pct=-1.0))
+    r = run(rows, ExitPlan.only(sl_pct=-1.0))
     assert legs(r) == [(2, 99.0, 10.0, "sl")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([-10.0])
 
@@ -70,7 +72,7 @@ def test_stop_loss_fills_at_stop_level():
 def test_gap_through_stop_fills_at_open():
     # stop 99, but bar 2 opens at 98 (below the stop) → fill at the open 98: PnL = 10×(98−100) = −20.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (98, 98.5, 97, 98), (98, 98, 98, 98)]
-    r = run(rows, ExitPlan(sl_pct=-1.0))
+    r = run(rows, ExitPlan.only(sl_pct=-1.0))
     assert legs(r) == [(2, 98.0, 10.0, "sl")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([-20.0])
 
@@ -78,7 +80,7 @@ def test_gap_through_stop_fills_at_open():
 def test_gap_through_target_fills_at_open():
     # TP 101; bar 2 opens at 103 → the target sells at the open 103 (better than the level): PnL 30.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (103, 104, 102, 103), (103, 103, 103, 103)]
-    r = run(rows, ExitPlan(tp_ladder="1:100"))
+    r = run(rows, ExitPlan.only(tp_ladder="1:100"))
     assert legs(r) == [(2, 103.0, 10.0, "tp1")]
 
 
@@ -89,7 +91,7 @@ def test_breakeven_after_tp1_from_next_bar():
     # PnL = 5×1 + 5×0.1 = 5.5.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100.5, 101.2, 100.05, 100.9),
             (100.8, 100.9, 100.0, 100.2), (100, 100, 100, 100)]
-    r = run(rows, ExitPlan(tp_ladder="1:50,3:50", sl_pct=-1.0, breakeven=True, breakeven_offset_pct=0.1))
+    r = run(rows, ExitPlan.only(tp_ladder="1:50,3:50", sl_pct=-1.0, breakeven=True, breakeven_offset_pct=0.1))
     assert legs(r) == [(2, 101.0, 5.0, "tp1"), (3, 100.1, 5.0, "be")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([5.5])
     assert r.trades["exit_reason"].tolist() == ["be"]
@@ -101,7 +103,7 @@ def test_trailing_stop_follows_highest_high_of_previous_bars():
     # Bar 3: trail 104×0.98 = 101.92, low 101.5 ≤ 101.92 → sell 10 @ 101.92: PnL 19.2.
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100.5), (100.5, 104, 100, 103.5),
             (103, 103.5, 101.5, 102), (102, 102, 102, 102)]
-    r = run(rows, ExitPlan(trail_pct=2.0))
+    r = run(rows, ExitPlan.only(trail_pct=2.0))
     assert legs(r) == [(3, 101.92, 10.0, "trail")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([19.2])
 
@@ -110,7 +112,7 @@ def test_exit_signal_fills_at_next_open():
     # exit signal on the close of bar 2 → sell at the open of bar 3 = 103: PnL 30.
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100.5), (100.5, 103, 100, 102.5),
             (103, 104, 102, 103), (103, 103, 103, 103)]
-    r = run(rows, ExitPlan(), exits=(2,))
+    r = run(rows, ExitPlan.only(), exits=(2,))
     assert legs(r) == [(3, 103.0, 10.0, "signal")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([30.0])
 
@@ -119,7 +121,7 @@ def test_max_hold_closes_at_open_of_bar_entry_plus_n():
     # entered bar 1, max_hold_bars 2 → sell at the open of bar 3 = 101: PnL 10.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100.6, 99.9, 100.4),
             (101, 101.5, 100.5, 101), (101, 101, 101, 101)]
-    r = run(rows, ExitPlan(max_hold_bars=2))
+    r = run(rows, ExitPlan.only(max_hold_bars=2))
     assert legs(r) == [(3, 101.0, 10.0, "time")]
     assert r.trades["pnl_quote"].tolist() == pytest.approx([10.0])
 
@@ -127,7 +129,7 @@ def test_max_hold_closes_at_open_of_bar_entry_plus_n():
 def test_open_position_closes_at_last_close():
     # nothing fires; the last close 102 ends the trade: PnL 20, exposure = bars 1..3 of 4 = 75 %.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 101, 99.9, 101), (101, 102, 100.5, 102)]
-    r = run(rows, ExitPlan(sl_pct=-5.0))
+    r = run(rows, ExitPlan.only(sl_pct=-5.0))
     assert legs(r) == [(3, 102.0, 10.0, "end")]
     assert r.metrics["exposure_pct"] == pytest.approx(75.0)
 
@@ -135,7 +137,7 @@ def test_open_position_closes_at_last_close():
 def test_bar_touching_stop_and_target_takes_the_stop():
     # TP 101, stop 99; bar 2 has high 101.5 and low 98.5: ambiguous → stop first, 10 @ 99.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 101.5, 98.5, 100), (100, 100, 100, 100)]
-    r = run(rows, ExitPlan(tp_ladder="1:100", sl_pct=-1.0))
+    r = run(rows, ExitPlan.only(tp_ladder="1:100", sl_pct=-1.0))
     assert legs(r) == [(2, 99.0, 10.0, "sl")]
     assert r.ambiguity == {"n_ambiguous_bars": 1, "n_resolved_target_first": 0, "n_resolved_stop_first": 0,
                            "n_unresolved_stop_first": 1, "lower_timeframe_used": False}
@@ -148,7 +150,7 @@ def _five_minute_case(sub_bar2):
     for i, (o, h, lo, c) in enumerate(rows):
         lower_rows += sub_bar2 if i == 2 else [(o, h, lo, c)] * 5
     lower = frame(lower_rows, freq="1min")
-    return run(rows, ExitPlan(tp_ladder="1:100", sl_pct=-1.0), freq="5min", tf="5m", lower=lower)
+    return run(rows, ExitPlan.only(tp_ladder="1:100", sl_pct=-1.0), freq="5min", tf="5m", lower=lower)
 
 
 def test_lower_candles_resolve_target_first():
@@ -171,7 +173,7 @@ def test_fees_and_slippage_hand_checked():
     # fee 10 bps, slippage 10 bps. Entry fill = 100 × 1.001 = 100.1; qty = 1000 / (100.1 × 1.001).
     # TP 1 % → level 101.101; exit fill = 101.101 × 0.999; PnL = qty × fill × 0.999 − 1000.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 101.2, 99.9, 101), (101, 101, 101, 101)]
-    r = run(rows, ExitPlan(tp_ladder="1:100"), costs=Costs(10, 10))
+    r = run(rows, ExitPlan.only(tp_ladder="1:100"), costs=Costs(10, 10))
     qty = 1000 / (100.1 * 1.001)
     fill = 101.101 * 0.999
     assert r.trades["entry_price"].iloc[0] == pytest.approx(100.1)
@@ -186,11 +188,11 @@ def test_stop_closer_than_slippage_fills_at_open_never_above_the_high():
     # above bar 1's open 100 (and its high 100.2): the bar opened through the stop, so it sells at
     # once at the open: leg price 100 × (1 − 0.005) = 99.5, inside the bar's low–high.
     rows = [(100, 100, 100, 100), (100, 100.2, 99.8, 100), (100, 100, 100, 100)]
-    r = run(rows, ExitPlan(sl_pct=-0.2), costs=Costs(0, 50))
+    r = run(rows, ExitPlan.only(sl_pct=-0.2), costs=Costs(0, 50))
     assert legs(r) == [(1, 99.5, round(1000 / 100.5, 10), "sl")]
     assert r.legs["price"].iloc[0] <= rows[1][1]
     # with check_entry_bar=False the entry bar is not checked: bar 2 opens at 100 ≤ stop → gap fill
-    r2 = run(rows, ExitPlan(sl_pct=-0.2, check_entry_bar=False), costs=Costs(0, 50))
+    r2 = run(rows, ExitPlan.only(sl_pct=-0.2, check_entry_bar=False), costs=Costs(0, 50))
     assert legs(r2) == [(2, 99.5, round(1000 / 100.5, 10), "sl")]
 
 
@@ -199,10 +201,10 @@ def test_window_entering_at_its_first_open_measures_drawdown_from_the_first_clos
     # the peak-to-trough of the bar-close equity curve (DESIGN.md), whose peak starts at the first
     # close; the kernel's streaming figure must equal engine.metrics on the returned curve.
     from engine.backtest import run_backtest
-    from engine.datastore import load_sample
+    from engine.data import load_sample
 
     df = load_sample("BTCUSDT", "5m").iloc[:3000]
-    plan = ExitPlan(tp_ladder="0.9:50,1.4:30,2.1:20", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.05)
+    plan = ExitPlan.only(tp_ladder="0.9:50,1.4:30,2.1:20", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.05)
     costs = Costs(fee_bps=10, slippage_bps=2)
     full = run_backtest(df, "ema_cross", None, plan, costs, timeframe="5m")
     start = int(full.trades["entry_bar"].iloc[3])
@@ -217,17 +219,17 @@ def test_check_entry_bar_false_skips_the_entry_bar():
     # bar 1 (entry bar) touches the stop 99 (low 98.5): checked by default, skipped with
     # check_entry_bar=False, and the trade then ends on the last close 101.
     rows = [(100, 100, 100, 100), (100, 100.5, 98.5, 100), (100, 100.5, 99.5, 100), (101, 101, 101, 101)]
-    assert legs(run(rows, ExitPlan(sl_pct=-1.0))) == [(1, 99.0, 10.0, "sl")]
-    assert legs(run(rows, ExitPlan(sl_pct=-1.0, check_entry_bar=False))) == [(3, 101.0, 10.0, "end")]
+    assert legs(run(rows, ExitPlan.only(sl_pct=-1.0))) == [(1, 99.0, 10.0, "sl")]
+    assert legs(run(rows, ExitPlan.only(sl_pct=-1.0, check_entry_bar=False))) == [(3, 101.0, 10.0, "end")]
 
 
 def test_lot_size_buys_whole_units_and_rejects_below_one_lot():
     # cash 1050 at 100 → 10 whole units, 50 quote stay in cash; equity after bar 3 = 50 + 10×101.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100.5, 99.5, 100), (101, 101, 101, 101)]
-    r = run(rows, ExitPlan(lot_size_base=1.0), cash=1050.0)
+    r = run(rows, ExitPlan.only(lot_size_base=1.0), cash=1050.0)
     assert r.trades["qty_base"].tolist() == [10.0]
     assert r.equity.iloc[-1] == pytest.approx(1060.0)
-    r = run(rows, ExitPlan(lot_size_base=100.0), cash=1050.0)
+    r = run(rows, ExitPlan.only(lot_size_base=100.0), cash=1050.0)
     assert len(r.trades) == 0 and r.n_rejected == 1 and r.reject_reason == "cash buys less than one lot"
 
 
@@ -235,7 +237,7 @@ def test_atr_stop_uses_signal_bar_atr():
     # ATR(2) on bars 0..1: TR = 2, 2 → ATR[1] = 2. Signal on bar 1 → entry at open of bar 2 = 100;
     # stop = 100 − 1.5 × 2 = 97. Bar 3 low 96.5 → sell 10 @ 97: PnL −30.
     rows = [(100, 101, 99, 100), (100, 101, 99, 100), (100, 100.5, 99.5, 100), (99, 99.5, 96.5, 97), (97, 97, 97, 97)]
-    r = run(rows, ExitPlan(sl_atr_mult=1.5, atr_period=2), entries=(1,))
+    r = run(rows, ExitPlan.only(sl_atr_mult=1.5, atr_period=2), entries=(1,))
     assert legs(r) == [(3, 97.0, 10.0, "sl")]
 
 
@@ -243,14 +245,14 @@ def test_entry_signal_while_in_position_is_ignored_and_no_reentry_same_bar():
     # signals on bars 0 and 1; one trade from bar 1; stopped on bar 2 (99); a signal on bar 2's
     # close re-enters at the open of bar 3 = 100, ended at the last close 100.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100.2, 98.5, 99), (100, 100, 100, 100)]
-    r = run(rows, ExitPlan(sl_pct=-1.0), entries=(0, 1, 2))
+    r = run(rows, ExitPlan.only(sl_pct=-1.0), entries=(0, 1, 2))
     assert r.trades["entry_bar"].tolist() == [1, 3]
 
 
 def test_run_signals_rejects_wrong_length():
     rows = [(100, 100, 100, 100)] * 3
     with pytest.raises(DataError, match="expected \\(3,\\)"):
-        run_signals(frame(rows), np.zeros(2, bool), np.zeros(3, bool), ExitPlan(), NO_COSTS, timeframe="1m")
+        run_signals(frame(rows), np.zeros(2, bool), np.zeros(3, bool), ExitPlan.only(), NO_COSTS, timeframe="1m")
 
 
 # ------------------------------------------------------------------ properties vs the reference
@@ -276,7 +278,7 @@ def scenarios(draw):
         allocs = [50.0, 30.0, 20.0]
     stop_kind = draw(st.sampled_from(["none", "pct", "atr"]))
     trail_kind = draw(st.sampled_from(["none", "pct", "atr"]))
-    plan = ExitPlan(
+    plan = ExitPlan.only(
         tp_ladder=tuple(zip(tps, allocs)),
         sl_pct=-float(draw(st.sampled_from([0.3, 1.0, 2.5]))) if stop_kind == "pct" else None,
         sl_atr_mult=float(draw(st.sampled_from([0.5, 2.0]))) if stop_kind == "atr" else None,
@@ -404,7 +406,7 @@ def test_costs_never_increase_profit(case, extra_fee_bps):
 
 def test_no_entries_gives_flat_equity():
     rows = [(100, 101, 99, 100)] * 6
-    r = run(rows, ExitPlan(sl_pct=-1.0), entries=())
+    r = run(rows, ExitPlan.only(sl_pct=-1.0), entries=())
     assert r.equity.tolist() == [1000.0] * 6 and len(r.trades) == 0
     assert math.isnan(r.metrics["sharpe"]) and r.metrics["max_drawdown_pct"] == 0.0
 
@@ -414,7 +416,7 @@ def test_scaling_prices_leaves_returns_unchanged():
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 60)))
     rows = [(c * 0.999, c * 1.004, c * 0.995, c) for c in close]
     e = rng.random(60) < 0.2
-    plan = ExitPlan(tp_ladder="0.5:50,1:50", sl_pct=-0.7, breakeven=True)
+    plan = ExitPlan.only(tp_ladder="0.5:50,1:50", sl_pct=-0.7, breakeven=True)
     a = run_signals(frame(rows), e, np.zeros(60, bool), plan, Costs(10, 2), timeframe="1m")
     b = run_signals(frame([tuple(v * 7.0 for v in r) for r in rows]), e, np.zeros(60, bool), plan, Costs(10, 2),
                     timeframe="1m")
@@ -427,14 +429,14 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
     code = (
         "import json, numpy as np\n"
         "from tests.engine.test_simulator import kernel_run\n"
-        "from engine.exits import ExitPlan, Costs\n"
+        "from engine.strategy.exits import ExitPlan, Costs\n"
         "rng = np.random.default_rng(5); n = 40\n"
         "c = 100*np.exp(np.cumsum(rng.normal(0, 0.01, n))); o = np.r_[100, c[:-1]]\n"
         "h = np.maximum(o, c)*1.004; l = np.minimum(o, c)*0.996\n"
         "e = rng.random(n) < 0.3; x = rng.random(n) < 0.1\n"
-        "plan = ExitPlan(tp_ladder='0.5:50,1.2:50', sl_pct=-0.8, breakeven=True, trail_pct=1.5, max_hold_bars=6)\n"
+        "plan = ExitPlan.only(tp_ladder='0.5:50,1.2:50', sl_pct=-0.8, breakeven=True, trail_pct=1.5, max_hold_bars=6)\n"
         "f, atr = kernel_run(o, h, l, c, e, x, plan, Costs(10, 2), None)\n"
-        "from engine import signals, simulator as sim\n"
+        "from engine.strategy import signals\nfrom engine.backtest import kernel_nb as sim\n"
         "lines, er, xr = signals.arrays_to_lines(e, x)\n"
         "tl, ta, p = plan.as_kernel_args(Costs(10, 2), 1000.0)\n"
         "z, zi = np.empty(0), np.empty(0, np.int64)\n"

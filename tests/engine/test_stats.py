@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import DataError
-from engine.stats import (EULER_GAMMA, deflated_sharpe, equity_returns, expected_max_sharpe, per_bar_sharpe,
+from engine.research.stats import (EULER_GAMMA, deflated_sharpe, equity_returns, expected_max_sharpe, per_bar_sharpe,
                           probabilistic_sharpe)
 
 

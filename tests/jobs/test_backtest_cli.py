@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from engine import backfill, datastore
-from engine.research import SUMMARY_COLUMNS
+from engine import data as datastore, exchange
+from engine.data import backfill
+from engine.research.pipeline import SUMMARY_COLUMNS
 from jobs import backtest as cli
 
 PAIRS = ["BTCUSDT", "ETHUSDT"]
@@ -59,7 +60,7 @@ def test_corrupt_row_is_reported_and_the_rest_completes(seeded, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["--tfs", "5m,7x", "--pairs", "BTCUSDT"], "--tfs '5m,7x': expected a comma-separated list"),
     (["--pairs", "btc-usdt"], "pair 'btc-usdt'"),
-    ([], "give --from-watchlist, --pairs P1,P2 or --csv FILE"),
+    ([], "give --from-watchlist or --pairs P1,P2"),
 ])
 def test_bad_flags_one_line_exit_2(scalp_env, capsys, argv, match):
     assert cli.main(argv) == 2

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from engine import backfill
+from engine.data import backfill
 from jobs import backtest as cli
 from tests.conftest import REPO_ROOT, subprocess_env
 

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 import yaml
 
-from engine import backfill, cycle, datastore, universe
-from engine.config import load_config
+from engine import cycle
+from engine import data as datastore
+from engine.data import backfill, universe
+from engine.config import load_settings
 from jobs import maintainer
 
 
@@ -38,7 +43,7 @@ def test_cycle_drops_expired_and_records_states(scalp_env, tmp_path, monkeypatch
                "promoted_at": "2021-04-01T00:00:00Z", "expires_at": "2021-04-02T00:00:00Z",
                "expires_at_ms": 1617321600000, "risk_mode": "aggressive"}
     (tmp_path / "strategies.yml").write_text(yaml.safe_dump({"strategies": [expired]}))
-    summary = cycle.run_once(load_config())
+    summary = cycle.run_once(load_settings())
     stored = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
     assert all(s["pair"] != "XRPUSDT" for s in stored)
     status = json.loads((tmp_path / "reports" / "status.json").read_text())
@@ -62,7 +67,7 @@ def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_pat
     real = datastore.load_sample(top, "15m").iloc[-600:]  # stands in for candles fetched from binance
     datastore.write_candles(path, real, timeframe="15m", source="binance")
     before = path.read_bytes()
-    summary = cycle.run_once(load_config())
+    summary = cycle.run_once(load_settings())
     assert path.read_bytes() == before and datastore.read_source(path) == "binance"
     assert summary.clock["kind"] == "wall"  # the kept candles age on the wall clock: OLD, honestly
     status = json.loads((tmp_path / "reports" / "status.json").read_text())
@@ -72,14 +77,18 @@ def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_pat
     assert rows and {r["data_source"] for r in rows} == {"binance"}
 
 
-def test_rank_flag(scalp_env, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SCALP_WATCHLIST_RANK", "volume")  # main() sets it; monkeypatch restores it afterwards
+def test_rank_flag_is_an_override_every_reload_keeps(scalp_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCALP_WATCHLIST_RANK", "volume")
     monkeypatch.setenv("SCALP_TOPN", "1")
     monkeypatch.setenv("SCALP_TF_LIST", "15m")
     assert maintainer.main(["--once", "--rank", "spread", "--no-render", "-q"]) == 0
     watch = json.loads((tmp_path / "reports" / "watchlist.json").read_text())
-    assert len(watch["pairs"]) == 1  # offline there are no quotes: ranked by the sample's volume, said in the log
-    assert __import__("os").environ["SCALP_WATCHLIST_RANK"] == "spread"
-    with __import__("pytest").raises(SystemExit) as e:
+    assert len(watch["pairs"]) == 1 and watch["rank_by"] == "volume"  # offline: no quotes, ranked by volume
+    log = (tmp_path / "logs" / "maintainer.log").read_text()
+    assert "the offline sample has no bid/ask quotes; ranking by 24 h volume instead" in log  # spread was asked for
+    assert os.environ["SCALP_WATCHLIST_RANK"] == "volume"  # the flag is not passed through the environment
+    settings = load_settings(overrides={"watchlist_rank": "spread"})
+    assert settings.runtime.watchlist_rank == "spread" and settings.reload().runtime.watchlist_rank == "spread"
+    with pytest.raises(SystemExit) as e:
         maintainer.main(["--once", "--rank", "depth"])
     assert e.value.code == 2 and "invalid choice: 'depth'" in capsys.readouterr().err

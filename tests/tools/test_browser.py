@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.server import load_or_create_token, serve_public
+from engine.publish.server import load_or_create_token, serve_public
 from tests.tools.sample_inputs import PAIRS, PROMOTED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -365,7 +365,7 @@ def test_rendered_dashboard_is_served_with_every_file_it_references(rendered_ses
     when it is worth it."""
     import http.client
 
-    from engine.server import load_or_create_token, serve_public
+    from engine.publish.server import load_or_create_token, serve_public
 
     rt = rendered_session
     token = load_or_create_token(tmp_path / ".dashboard_token")

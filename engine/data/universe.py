@@ -30,10 +30,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
+import ccxt
 
-from engine import datastore
-from engine.errors import ConfigError, ExchangeError, TemporaryExchangeError
+from engine import fileio
+from engine.data.sample import sample_volumes
+from engine.exchange import client, retry as retry_policy
+from engine.errors import ConfigError
 from engine.markets import folder_to_pair, pair_to_folder
 
 logger = logging.getLogger(__name__)
@@ -200,33 +202,6 @@ def rank_tickers(
     return rows[:top_n], excluded
 
 
-def sample_volumes(now_ms: int | None = None) -> dict[str, float]:
-    """Return the 24 h quote volume of each bundled pair: sum of close × volume of its 1m candles.
-
-    Parameters
-    ----------
-    now_ms : int, optional
-        Clock (epoch ms): the 1440 closed 1m candles before it count (open time in
-        ``[m - 24 h, m)`` with ``m`` = `now_ms` floored to the minute).
-        Default: the last 24 h of each pair's data (the replay clock of the sample).
-
-    Returns
-    -------
-    dict
-        Folder name → quote volume (quote currency, USDT).
-    """
-    out: dict[str, float] = {}
-    for folder in datastore.sample_pairs():
-        candles = datastore._sample_1m(folder)  # cached, read-only use
-        ts = datastore.index_ms(candles)
-        end = (int(ts[-1]) + 60_000) if now_ms is None else int(now_ms) // 60_000 * 60_000
-        window = (ts >= end - 86_400_000) & (ts < end)
-        close = np.asarray(candles["close"], dtype=np.float64)[window]
-        volume = np.asarray(candles["volume"], dtype=np.float64)[window]
-        out[folder] = float(np.sum(close * volume))
-    return out
-
-
 def sample_watchlist(top_n: int = 10, *, now_ms: int | None = None) -> list[str]:
     """Return the `top_n` bundled pairs (folder names) by 24 h quote volume, highest first."""
     volumes = sample_volumes(now_ms)
@@ -242,7 +217,7 @@ def refresh_watchlist(
     rank: RankBy = "volume",
     now_ms: int | None = None,
     min_quote_volume_24h: float = 0.0,
-    retry: Any = None,
+    retry: retry_policy.RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
     """Rank pairs and write ``<reports_dir>/watchlist.json`` atomically; return what was written.
@@ -250,7 +225,7 @@ def refresh_watchlist(
     Parameters
     ----------
     exchange : ccxt.Exchange or None
-        Client (engine.backfill.make_exchange); None = offline: the bundled sample's pairs ranked
+        Client (engine.exchange.client.make_exchange); None = offline: the bundled sample's pairs ranked
         by the quote volume of their last 24 h of 1m candles (spread unknown: a ``spread`` rank
         falls back to volume, with a WARNING, and ``rank_by`` says ``volume``).
     reports_dir : path
@@ -266,7 +241,7 @@ def refresh_watchlist(
         24 h window (default: end of the sample).
     min_quote_volume_24h : float
         Liquidity floor, quote currency.
-    retry : engine.backfill.RetryPolicy, optional
+    retry : engine.exchange.retry.RetryPolicy, optional
         Retries of retryable ccxt errors on ``fetch_tickers``.
     sleep : callable
         Waits between retries.
@@ -298,22 +273,14 @@ def refresh_watchlist(
                                       min_quote_volume_24h=min_quote_volume_24h)
         source, rank_by, n_candidates = OFFLINE_SOURCE, "volume", len(volumes)
     else:
-        from engine import backfill  # local import: backfill imports ccxt, offline use does not need it
-
-        policy = retry or backfill.DEFAULT_RETRY
-        backfill.ensure_markets(exchange, retry=policy, sleep=sleep)
-        import ccxt
-
+        policy = retry or retry_policy.DEFAULT_RETRY
+        client.ensure_markets(exchange, retry=policy, sleep=sleep)
+        what = f"{exchange.id} fetch_tickers"
         try:
-            tickers = backfill.call_with_retry(
-                exchange, exchange.fetch_tickers, retry=policy, what=f"{exchange.id} fetch_tickers", sleep=sleep
-            )
-        except ccxt.OperationFailed as e:
-            raise TemporaryExchangeError(
-                f"{exchange.id} fetch_tickers: {type(e).__name__}: {str(e)[:300]} (retries exhausted)"
-            ) from e
+            tickers = retry_policy.call_with_retry(exchange, exchange.fetch_tickers, retry=policy, what=what,
+                                                   sleep=sleep)
         except ccxt.BaseError as e:
-            raise ExchangeError(f"{exchange.id} fetch_tickers: {type(e).__name__}: {str(e)[:300]}") from e
+            raise retry_policy.translate(e, what=what) from e
         rows, excluded = rank_tickers(tickers, quote=quote, top_n=top_n, rank=rank, markets=exchange.markets,
                                       min_quote_volume_24h=min_quote_volume_24h)
         source, rank_by = exchange.id, rank
@@ -329,7 +296,7 @@ def refresh_watchlist(
         "excluded": excluded,
     }
     path = Path(reports_dir) / "watchlist.json"
-    datastore.atomic_write_bytes(path, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    fileio.write_json(path, payload)
     logger.info(
         "watchlist: %d pairs by %s from %s (%d candidates, %d excluded): %s",
         len(rows), rank_by, source, n_candidates, len(excluded), " ".join(r["pair"] for r in rows),

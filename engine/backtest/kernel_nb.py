@@ -15,7 +15,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from engine.exits import (
+from engine.strategy.rules_nb import _line, _sig
+from engine.strategy.exits import (
     P_BE_OFFSET, P_BREAKEVEN, P_CASH, P_CHECK_ENTRY_BAR, P_FEE, P_LOT, P_MAX_HOLD, P_SL_ATR,
     P_SL_PCT, P_SLIP, P_TRAIL_ATR, P_TRAIL_PCT, P_USE_EXIT_SIGNAL,
 )
@@ -59,66 +60,6 @@ _CASH, _REM, _QTY, _ENTRY, _ENTRY_FEE, _PROCEEDS, _FEES, _NLEG, _NTR = 0, 1, 2, 
 _INPOS, _ENTRY_BAR, _NEXT_TP, _SL, _PEAK, _FLAT_PREV, _PREV_EQ, _PEAK_EQ = 9, 10, 11, 12, 13, 14, 15, 16
 _PXE, _PYE, _PXX, _PYX, _TP_NEXT = 17, 18, 19, 20, 21
 N_STATE = 22
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _line(lines, a, b, k, c, t):
-    return lines[a, t] + k * lines[b, t] + c
-
-
-@nb.njit(cache=True, nogil=True)
-def rule_at_nb(lines: FloatArray, r: FloatArray, t: int) -> bool:
-    """Return whether rule `r` (see :mod:`engine.signals`) holds on the close of bar `t`.
-
-    Parameters
-    ----------
-    lines : float64 array, shape (n_lines, n_bars)
-    r : float64 array, shape (9,)
-        ``[mode, xa, xb, xk, xc, ya, yb, yk, yc]``.
-    t : int
-        Bar index; cross modes are false at t = 0. NaN compares false.
-    """
-    mode = int(r[0])
-    if mode == 0:
-        return False
-    xa, xb, ya, yb = int(r[1]), int(r[2]), int(r[5]), int(r[6])
-    x = _line(lines, xa, xb, r[3], r[4], t)
-    y = _line(lines, ya, yb, r[7], r[8], t)
-    if mode == 3:
-        return x > y
-    if mode == 4:
-        return x < y
-    if t == 0:
-        return False
-    xp = _line(lines, xa, xb, r[3], r[4], t - 1)
-    yp = _line(lines, ya, yb, r[7], r[8], t - 1)
-    if mode == 1:
-        return xp < yp and x > y
-    return xp > yp and x < y
-
-
-@nb.njit(cache=True, nogil=True)
-def first_bad_bar_nb(ts, o, h, l, c):
-    """Return ``(row, kind)`` of the first bad candle: kind 1 = timestamp not after the previous
-    row, 2 = OHLC not finite/positive or ``low ≤ open, close ≤ high`` broken; ``(-1, 0)`` if all good.
-    """
-    for t in range(o.shape[0]):
-        if t > 0 and ts[t] <= ts[t - 1]:
-            return t, 1
-        ot, ht, lt, ct = o[t], h[t], l[t], c[t]
-        if not (lt > 0.0 and ht < np.inf and lt <= ot and lt <= ct and ot <= ht and ct <= ht):
-            return t, 2
-    return -1, 0
-
-
-@nb.njit(cache=True, nogil=True)
-def rule_mask_nb(lines: FloatArray, r: FloatArray) -> npt.NDArray[np.bool_]:
-    """Return ``rule_at_nb(lines, r, t)`` for every bar t: bool array, shape (n_bars,)."""
-    n = lines.shape[1]
-    out = np.empty(n, dtype=np.bool_)
-    for t in range(n):
-        out[t] = rule_at_nb(lines, r, t)
-    return out
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -189,20 +130,6 @@ def _tp_qty(st, k, n_tp, tp_frac, lot):
     if q > st[_REM]:
         q = st[_REM]
     return q
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _sig(mode, px, py, x, y):
-    # rule modes of engine.signals on already computed line values (t−1: px, py; t: x, y)
-    if mode == 1:
-        return px < py and x > y
-    if mode == 2:
-        return px > py and x < y
-    if mode == 3:
-        return x > y
-    if mode == 4:
-        return x < y
-    return False
 
 
 @nb.njit(cache=True, nogil=True)
@@ -562,12 +489,12 @@ def simulate_nb(o, h, l, c, atr, lines, entry_rule, exit_rule, tp_level_frac, tp
         Candle open/high/low/close, quote per base unit.
     atr : float64 array, shape (n_bars,)
         ATR for ATR stops/trails (any array if the plan uses none).
-    lines, entry_rule, exit_rule : see :mod:`engine.signals`
+    lines, entry_rule, exit_rule : see :mod:`engine.strategy.signals`
         ``entry_rule``/``exit_rule`` true on the close of bar t = signal of bar t.
     tp_level_frac, tp_alloc_frac : float64 arrays, shape (n_tp,)
         Take-profit distances (fractions, increasing) and shares of the entry quantity (sum 1).
     plan : float64 array, shape (N_PLAN,)
-        Layout ``engine.exits.P_*`` (:meth:`engine.exits.ExitPlan.as_kernel_args`).
+        Layout ``engine.strategy.exits.P_*`` (:meth:`engine.strategy.exits.ExitPlan.as_kernel_args`).
     lo_o, lo_h, lo_l : float64 arrays, shape (n_lower,)
         Lower-timeframe candles (e.g. 1m under 5m bars) for intrabar refinement; empty = none.
     lo_start, lo_end : int64 arrays, shape (n_bars,) or (0,)

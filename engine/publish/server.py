@@ -447,7 +447,7 @@ def serve_public(public_dir: str | os.PathLike[str], host: str = "127.0.0.1", po
     """
     if not isinstance(token, str) or not _TOKEN_RE.match(token):
         raise ConfigError("dashboard token: expected 22-128 characters of [A-Za-z0-9_-] "
-                          "(use engine.server.load_or_create_token)")
+                          "(use engine.publish.server.load_or_create_token)")
     public = Path(public_dir).resolve()
     if (public / ".git").exists():
         raise ConfigError(f"runtime.public_dir = {public}: looks like a repository root (.git "

@@ -2,7 +2,7 @@
 
 Each entry set in :data:`SIGNALS` is written as two **rules** over indicator lines, so that the
 single backtest, the batched grid (which evaluates rules inside the kernel, without per-combination
-arrays) and :func:`evaluate` share one implementation (:func:`engine.simulator.rule_at_nb`).
+arrays) and :func:`evaluate` share one implementation (:func:`engine.strategy.rules_nb.rule_at_nb`).
 
 A rule is a float64 vector ``[mode, xa, xb, xk, xc, ya, yb, yk, yc]`` comparing two lines
 ``X[t] = L[xa, t] + xk × L[xb, t] + xc`` and ``Y[t] = L[ya, t] + yk × L[yb, t] + yc`` of the line
@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from engine import indicators
+from engine.strategy import indicators_nb as indicators
+from engine.strategy.rules_nb import rule_mask_nb
 from engine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def compute_indicator(key: IndicatorKey, bars: BarArrays, out: FloatArray | None
     which saves a copy in grids) and `out` is returned.
 
     Kinds: ``close`` (the close itself), ``sma`` ``ema`` ``std`` (population, of close), ``rsi`` (Wilder), ``hh``/``ll``
-    (highest high / lowest low of the `period` bars before t). See :mod:`engine.indicators`.
+    (highest high / lowest low of the `period` bars before t). See :mod:`engine.strategy.indicators_nb`.
     """
     kind, period = key
     if out is not None:
@@ -302,7 +303,6 @@ def evaluate(name: str, candles: pd.DataFrame | BarArrays | tuple, params: dict 
     ConfigError
         Unknown entry set or bad parameters (see :func:`validate_params`).
     """
-    from engine.simulator import rule_mask_nb
 
     params = validate_params(name, params)
     bars = to_bar_arrays(candles)

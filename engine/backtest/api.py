@@ -1,7 +1,7 @@
 """run_backtest(): candles + entry set + exit plan in, BacktestResult out; run_grid() for many.
 
-The API layer around the simulator kernel (:mod:`engine.simulator`, whose docstring of
-:func:`~engine.simulator.simulate_nb` holds the fill rules): validate once, convert candles to
+The API layer around the simulator kernel (:mod:`engine.backtest.kernel_nb`, whose docstring of
+:func:`~engine.backtest.kernel_nb.simulate_nb` holds the fill rules): validate once, convert candles to
 float64 arrays once, compute each indicator once, call the kernel, re-attach the time index.
 There is no second implementation of the rules outside tests.
 """
@@ -20,19 +20,23 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from engine.fileio import atomic_write_text
-from engine import indicators, metrics, signals
-from engine import simulator as sim
+from engine.backtest import kernel_nb as sim
+from engine.backtest import metrics
+from engine.data.candles import check_bars, index_ms
+from engine.data.store import read_candles
 from engine.errors import ConfigError, DataError
-from engine.exits import Costs, ExitPlan
+from engine.fileio import atomic_write_text, json_safe
 from engine.markets import periods_per_year, timeframe_to_ms
+from engine.strategy import indicators_nb as indicators
+from engine.strategy import signals
+from engine.strategy.exits import Costs, ExitPlan
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Bars per cache block in run_grid (see engine.simulator.grid_nb).
+#: Bars per cache block in run_grid (see engine.backtest.kernel_nb.grid_nb).
 GRID_BLOCK_BARS = 2048
 
 #: Columns of BacktestResult.trades, one row per round trip.
@@ -48,13 +52,6 @@ FILL_COLUMNS = ("trade", "entry_time", "entry_price", "exit_time", "exit_price",
 LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee_quote", "reason")
 
 
-def index_ms(index: pd.DatetimeIndex) -> IntArray:
-    """Return candle open times as int64 epoch milliseconds, whatever the index's time unit."""
-    per_ms = {"s": 0, "ms": 1, "us": 1_000, "ns": 1_000_000}[index.unit]
-    raw = index.asi8
-    return raw * 1000 if per_ms == 0 else (raw // per_ms if per_ms > 1 else raw.astype(np.int64, copy=False))
-
-
 def reason_name(code: int) -> str:
     """Return the exit reason word of a kernel code: ``tp1``… for ladder steps, else sl be trail signal time end."""
     code = int(code)
@@ -68,8 +65,8 @@ class BacktestResult:
     Attributes
     ----------
     metrics : dict
-        :data:`engine.metrics.METRIC_KEYS` → value (NaN when undefined; use
-        :func:`engine.metrics.json_safe` for JSON).
+        :data:`engine.backtest.metrics.METRIC_KEYS` → value (NaN when undefined; use
+        :func:`engine.backtest.metrics.json_safe` for JSON).
     trades : DataFrame
         One row per round trip, columns :data:`TRADE_COLUMNS`: entry/exit times (UTC open time of
         the bar of the fill) and ms, prices in quote per base unit incl. slippage (``exit_price``
@@ -154,12 +151,12 @@ class BacktestResult:
              "exit_price": float(r.exit_price), "reason": r.exit_reason, "pnl_quote": float(r.pnl_quote)}
             for r in self.trades.itertuples()
         ]
-        return metrics.json_safe({"timestamps_ms": ts.tolist(), "equity_quote": eq.tolist(),
+        return json_safe({"timestamps_ms": ts.tolist(), "equity_quote": eq.tolist(),
                                   "drawdown_pct": dd.tolist(), "trades": trades})
 
 
 def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:
-    """Check what the simulator relies on: columns, ascending unique UTC index, finite OHLC.
+    """Check the candles (:func:`engine.data.candles.check_bars`) and return their OHLC arrays.
 
     Returns
     -------
@@ -171,26 +168,8 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.B
     DataError
         Naming `where`, the row and the value found, with a hint to fix it.
     """
-    if not isinstance(candles, pd.DataFrame):
-        raise DataError(f"{where}: expected a pandas DataFrame of candles, found {type(candles).__name__}")
-    missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
-    if missing:
-        raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected open, high, low, close, volume")
-    if len(candles) == 0:
-        raise DataError(f"{where}: no candles; backfill or load candles first")
-    if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
-        raise DataError(f"{where}: index must be a tz-aware UTC DatetimeIndex of candle open times")
-    bars = signals.to_bar_arrays(candles)
-    ohlc = list(bars)
-    row, kind = sim.first_bad_bar_nb(candles.index.asi8, *ohlc)  # order check in the index's own unit
-    if kind == 1:
-        raise DataError(f"{where} row {row}: timestamp {candles.index[row]} not after the previous row; "
-                        "sort and de-duplicate the candles")
-    if kind == 2:
-        found = [float(a[row]) for a in ohlc]
-        raise DataError(f"{where} row {row}: open/high/low/close {found}: expected finite prices > 0 "
-                        "with low ≤ open, close ≤ high; drop or refetch that candle")
-    return bars
+    check_bars(candles, where=where)
+    return signals.to_bar_arrays(candles)
 
 
 def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str):
@@ -239,7 +218,7 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
         Candles in memory (contracts): UTC DatetimeIndex of open times, float64 open high low
         close (volume unused), ascending, unique, closed candles only.
     signal : str
-        Entry set name in :data:`engine.signals.SIGNALS` (e.g. ``"sma_cross"``).
+        Entry set name in :data:`engine.strategy.signals.SIGNALS` (e.g. ``"sma_cross"``).
     params : dict or None
         Its parameters; missing ones take the defaults.
     exit_plan : ExitPlan
@@ -271,7 +250,7 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
 
     Notes
     -----
-    Fill rules: :func:`engine.simulator.simulate_nb`. Metrics: :mod:`engine.metrics`.
+    Fill rules: :func:`engine.backtest.kernel_nb.simulate_nb`. Metrics: :mod:`engine.backtest.metrics`.
     """
     _check_common(exit_plan, costs, timeframe, initial_cash_quote)
     params = signals.validate_params(signal, params)
@@ -377,7 +356,7 @@ def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0:
     }, columns=list(TRADE_COLUMNS))
     equity = pd.Series(f.equity, index=index, name="equity_quote", copy=False)
     s = f.stats
-    # the kernel's streaming statistics give the metrics of engine.metrics (a test keeps them equal)
+    # the kernel's streaming statistics give the metrics of engine.backtest.metrics (a test keeps them equal)
     m = metrics.metrics_from_stats(s, initial_cash_quote=cash0, periods_per_year=ppy)
     n_rej = int(s[sim.S_N_REJECTED])
     return BacktestResult(
@@ -421,7 +400,7 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     -------
     list of dict
         Per combination, in `param_grid` order: exactly the metric keys of
-        :data:`engine.metrics.METRIC_KEYS` (plus the two above with `details`).
+        :data:`engine.backtest.metrics.METRIC_KEYS` (plus the two above with `details`).
 
     Raises
     ------
@@ -468,7 +447,7 @@ def run_single_csv(csv_path: str | os.PathLike, timeframe: str, signal: str, par
     ----------
     csv_path : path
         Candle CSV (``timestamp,open,high,low,close,volume``, ms open times; ``.gz`` allowed),
-        read and validated by :func:`engine.datastore.read_candles`.
+        read and validated by :func:`engine.data.store.read_candles`.
     Others as :func:`run_backtest`.
 
     Raises
@@ -477,8 +456,6 @@ def run_single_csv(csv_path: str | os.PathLike, timeframe: str, signal: str, par
         Missing or malformed file (naming file, row and value). ConfigError: bad entry set,
         parameters or timeframe.
     """
-    from engine.datastore import read_candles
-
     path = Path(csv_path)
     if not path.is_file():
         raise DataError(f"{path}: no such candle file; pass --csv with a path to a candle CSV")

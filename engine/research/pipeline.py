@@ -28,13 +28,16 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from engine import datastore
 from engine.clock import Clock, iso_ms
 from engine.config import BacktestConfig, EntriesConfig, config_id
-from engine.errors import EngineError
+from engine.data import store
+from engine.data.resample import apply_gap_policy
+from engine.data.sample import SAMPLE_SOURCE
+from engine.errors import ConfigError, EngineError
 from engine.fileio import write_json, write_yaml
 from engine.markets import folder_to_pair, pair_to_folder
-from engine.optimize import SearchResult, StudyOptions, contribute, default_workers, search_entry_set
+from engine.research.search import SearchResult, contribute, search_entry_set
+from engine.research.studies import StudyOptions, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,25 @@ class ResearchResult:
     duration_s: float = 0.0
 
 
+def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
+    """Return the default number of research processes on this machine for search `mode`.
+
+    Measured on 2 cores (``python tools/bench_cycle.py --workers 1,2``; README, "Benchmarks"):
+
+    - ``grid``: one process is faster (warm cycle 2.7 s vs 3.4 s with two), because
+      :func:`engine.backtest.run_grid` already spreads each grid over every core (numba
+      ``prange``) and a pool adds start-up and pickling. On more cores: ``cores // 2`` processes.
+    - ``optuna``: one process per core (research 37.6 s with one, 19.4 s with two), because the
+      samplers' proposals are Python and use one core.
+
+    Results are identical for every count.
+    """
+    n = n_cpus if n_cpus is not None else (os.cpu_count() or 1)
+    if mode == "optuna":
+        return max(1, n)
+    return 1 if n <= 2 else n // 2
+
+
 def curve_name(pair: str, timeframe: str, entry_set: str) -> str:
     """File name of a candidate's curve: ``BTCUSDT_5m_ema_cross.json``."""
     return f"{pair_to_folder(pair)}_{timeframe}_{entry_set}.json"
@@ -76,7 +98,7 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
 
     Row keys: :data:`SUMMARY_COLUMNS`. ``n_configs_tried`` counts every configuration evaluated
     over all folds; ``deflated_sharpe`` is the deflated Sharpe ratio of the out-of-sample returns
-    given those trials (:func:`engine.optimize.deflate_oos_sharpe`, Bailey & López de Prado 2014);
+    given those trials (:func:`engine.research.search.deflate_oos_sharpe`, Bailey & López de Prado 2014);
     ``param_stability`` the share of folds that chose the most frequent parameter set;
     ``search`` is ``"grid"`` or ``"optuna"``; ``costs`` the costs the search used
     (backtest_config.json ``costs`` when set, else the entry set's); ``ambiguity`` the
@@ -149,11 +171,11 @@ class _Job:
 def _run_job(job: _Job) -> dict[str, Any]:
     """Research one (pair, timeframe): rows, the best candidate and its curve, or an error."""
     pair, tf = job.pair, job.timeframe
-    path = datastore.candle_path(job.data_dir, pair, tf)
+    path = store.candle_path(job.data_dir, pair, tf)
     try:
-        candles = datastore.read_candles(path, tf)
-        candles = datastore.apply_gap_policy(candles, tf, job.gap_policy)
-        source = job.data_source or _source_label(datastore.read_source(path))
+        candles = store.read_candles(path, tf)
+        candles = apply_gap_policy(candles, tf, job.gap_policy)
+        source = job.data_source or _source_label(store.read_source(path))
         pair_rows = research_pair(candles, pair, tf, job.entries, job.bt, data_source=source,
                                   gap_policy=job.gap_policy, cfg_id=job.cfg_id, studies=job.studies,
                                   lower_candles=_lower_candles(job.data_dir, pair, tf))
@@ -187,11 +209,11 @@ def _lower_candles(data_dir: Path, pair: str, timeframe: str) -> pd.DataFrame | 
     """The stored 1m candles of `pair` for intrabar refinement of a higher timeframe, or None."""
     if timeframe == "1m":
         return None
-    path = datastore.candle_path(data_dir, pair, "1m")
+    path = store.candle_path(data_dir, pair, "1m")
     if not path.exists():
         return None
     try:
-        return datastore.read_candles(path, "1m")
+        return store.read_candles(path, "1m")
     except EngineError as e:
         logger.warning("%s %s: 1m candles unusable for intrabar refinement (%s); ambiguous bars take the stop",
                        pair, timeframe, e)
@@ -257,9 +279,9 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         is not a terminal outside a notebook.
     workers : int, optional
         Processes for the (pair, timeframe) jobs; default ``bt.workers``, else
-        :func:`engine.optimize.default_workers`. Results are identical for every count.
+        :func:`default_workers`. Results are identical for every count.
     storage : str, optional
-        Optuna storage URL shared with other processes (:func:`engine.optimize.open_storage`);
+        Optuna storage URL shared with other processes (:func:`engine.research.studies.open_storage`);
         default in memory. Only entry sets searched by optuna use it.
     study_prefix : str
         Prefix of the optuna study names (``--study-prefix``).
@@ -276,8 +298,6 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     n_workers = int(workers or bt.workers or default_workers(mode=bt.mode))
     studies = StudyOptions(storage_url=storage, prefix=study_prefix, chunk=1 if storage else None)
     if storage:
-        from engine.optimize import open_storage
-
         open_storage(storage)  # fails early on a bad URL, and creates a new database's tables once
     jobs = [_Job(Path(data_dir), pair_to_folder(p), tf, entries, bt, data_source, gap_policy, cfg_id, studies)
             for p in pairs for tf in timeframes]
@@ -336,9 +356,6 @@ def run_worker(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], 
     ConfigError
         If ``mode`` is not ``optuna`` or no enabled entry set has an optuna space.
     """
-    from engine.errors import ConfigError
-    from engine.optimize import contribute
-
     searched = [es for es in entries.enabled() if es.name in bt.optuna.space]
     if bt.mode != "optuna" or not searched:
         raise ConfigError(f"{bt.path.name} → mode = {bt.mode!r}: a --worker needs mode \"optuna\" and an "
@@ -350,8 +367,8 @@ def run_worker(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], 
         for tf in timeframes:
             pair = pair_to_folder(p)
             try:
-                c = datastore.read_candles(datastore.candle_path(data_dir, pair, tf), tf)
-                frames[(pair, tf)] = datastore.apply_gap_policy(c, tf, gap_policy)
+                c = store.read_candles(store.candle_path(data_dir, pair, tf), tf)
+                frames[(pair, tf)] = apply_gap_policy(c, tf, gap_policy)
             except EngineError as e:
                 logger.error("%s %s: worker skips it: %s", pair, tf, e)
     idle_since = time.monotonic()
@@ -373,7 +390,7 @@ def run_worker(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], 
 
 
 def _source_label(source: str | None) -> str:
-    if source in (None, datastore.SAMPLE_SOURCE):
+    if source in (None, SAMPLE_SOURCE):
         return "offline sample" if source else "unknown"
     return source
 

@@ -6,7 +6,7 @@ gives the same values: bar t only sees bars ≤ t (DESIGN.md, "Backtest conventi
 difference means the signal peeked past the cut, and :class:`~engine.errors.LookaheadError` names
 the entry set, the bar and the cut.
 
-Signals may be a registered entry set (:data:`engine.signals.SIGNALS`, e.g. ``"ema_cross"`` with
+Signals may be a registered entry set (:data:`engine.strategy.signals.SIGNALS`, e.g. ``"ema_cross"`` with
 its parameters) or any callable ``f(candles) -> (entries, exits)`` returning bool arrays of the
 candles' length (a user's own entry set, a notebook experiment).
 """
@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.errors import ConfigError, DataError, LookaheadError
+from engine.strategy import signals
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ class LookaheadReport:
 def _as_function(signal: Signal, params: dict | None) -> tuple[str, SignalFunction]:
     if callable(signal):
         return getattr(signal, "__name__", "custom"), signal
-    from engine import signals
-
     spec = signals.get_signal(signal)  # ConfigError for an unknown name
     checked = signals.validate_params(spec.name, params, where=f"{signal} params")
     return signal, lambda candles: signals.evaluate(spec.name, candles, checked)

@@ -2,7 +2,7 @@
 
 One :class:`ExitPlan` object is what a backtest scores and what the order-plan builder turns into
 orders (DESIGN.md, "One exit model"). The rules that decide *how* a plan is filled bar by bar are
-written down once, in :func:`engine.simulator.simulate_nb`.
+written down once, in :func:`engine.backtest.kernel_nb.simulate_nb`.
 
 Units: take-profit and stop distances are percent of the entry fill price (``tp 0.9`` = 0.9 %
 above entry, ``sl_pct -0.5`` = 0.5 % below entry); ATR distances are multiples of the ATR of the
@@ -11,9 +11,11 @@ signal bar; fees and slippage are basis points per side (:class:`Costs`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -41,12 +43,9 @@ P_SLIP = 11           # slippage per fill as a fraction of price
 P_CASH = 12           # initial cash in quote currency
 N_PLAN = 13
 
-_KEYS = (
-    "tp_ladder", "sl_pct", "sl_atr_mult", "atr_period", "breakeven", "breakeven_offset_pct",
-    "trail_pct", "trail_atr_mult", "use_exit_signal", "max_hold_bars", "check_entry_bar",
-    "lot_size_base",
-)
 _ALIASES = {"tp": "tp_ladder"}
+#: Keys of a risk block that belong to :class:`Costs`, not to the exit plan.
+COST_KEYS = ("fee_bps", "slippage_bps")
 
 
 def parse_tp_ladder(text: str, *, where: str = "tp") -> tuple[tuple[float, float], ...]:
@@ -112,14 +111,30 @@ def _check_ladder(ladder: tuple[tuple[float, float], ...], where: str) -> None:
         raise ConfigError(f"{where}: allocations sum to {total:g} %: expected 100")
 
 
+def rule(kind: str, doc: str, *, lo: float | None = None, hi: float | None = None, nullable: bool = False,
+         config_key: str | None = None, in_config: bool = True) -> dict[str, Any]:
+    """Return the metadata that declares one exit rule or cost for the config schema.
+
+    The dataclass field holds the default; this metadata holds the rest of the rule's declaration
+    (kind, unit in words, range), so :data:`engine.config.schema.RISK` is derived from
+    :class:`ExitPlan` and :class:`Costs` and there is one declaration of every rule and default.
+    """
+    return {"kind": kind, "doc": doc, "lo": lo, "hi": hi, "nullable": nullable, "config_key": config_key,
+            "in_config": in_config}
+
+
+#: The product's default take-profit ladder: 50 % at +0.9 %, 30 % at +1.4 %, 20 % at +2.1 %.
+DEFAULT_TP_LADDER: tuple[tuple[float, float], ...] = ((0.9, 50.0), (1.4, 30.0), (2.1, 20.0))
+
+
 @dataclass(frozen=True)
 class Costs:
-    """Trading costs per fill.
+    """Trading costs per fill. The defaults are the one declaration of the product's costs.
 
     Parameters
     ----------
     fee_bps : float
-        Fee per side on notional, basis points (10 = 0.1 %), ≥ 0.
+        Fee per side on notional, basis points (10 = 0.1 %, Binance spot's base taker fee), ≥ 0.
     slippage_bps : float
         Adverse price move per fill, basis points (buys fill higher, sells lower), ≥ 0.
 
@@ -129,8 +144,10 @@ class Costs:
         If a value is negative or not finite.
     """
 
-    fee_bps: float = 0.0
-    slippage_bps: float = 0.0
+    fee_bps: float = field(default=10.0, metadata=rule(
+        "float", "fee per side in basis points of notional", lo=0.0, hi=1000.0))
+    slippage_bps: float = field(default=2.0, metadata=rule(
+        "float", "slippage per fill in basis points of price", lo=0.0, hi=1000.0))
 
     def __post_init__(self) -> None:
         for name in ("fee_bps", "slippage_bps"):
@@ -138,6 +155,12 @@ class Costs:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
                     or value < 0:
                 raise ConfigError(f"costs.{name} = {value!r}: expected a finite number ≥ 0 (basis points)")
+            object.__setattr__(self, name, float(value))
+
+    @classmethod
+    def free(cls) -> Costs:
+        """Return zero fees and zero slippage (hand-checked examples, frictionless studies)."""
+        return cls(fee_bps=0.0, slippage_bps=0.0)
 
     @property
     def fee_rate(self) -> float:
@@ -149,17 +172,52 @@ class Costs:
         """Slippage per fill as a fraction of price (2 bps → 0.0002)."""
         return self.slippage_bps / 10_000.0
 
+    def to_dict(self) -> dict[str, float]:
+        """Return ``{"fee_bps", "slippage_bps"}``."""
+        return {"fee_bps": self.fee_bps, "slippage_bps": self.slippage_bps}
+
+
+@dataclass(frozen=True)
+class ExitLevels:
+    """The prices an exit plan sets for one entry fill (what the kernel checks, what orders carry).
+
+    Attributes
+    ----------
+    entry_price : float
+        The entry fill price (quote currency), slippage included.
+    take_profit : tuple of float
+        Price of each TP step, ``entry × (1 + pct/100)``, lowest first.
+    allocation_pct : tuple of float
+        Share of the entry quantity of each step, percent (sums to 100).
+    stop_loss : float or None
+        Initial stop price: ``entry × (1 + sl_pct/100)`` or ``entry − sl_atr_mult × ATR``; None
+        without a stop (or an ATR stop while the ATR is still warming up).
+    breakeven_stop : float or None
+        Where the stop moves after TP1 fills, ``entry × (1 + breakeven_offset_pct/100)``; None
+        without breakeven.
+    """
+
+    entry_price: float
+    take_profit: tuple[float, ...]
+    allocation_pct: tuple[float, ...]
+    stop_loss: float | None
+    breakeven_stop: float | None
+
 
 @dataclass(frozen=True)
 class ExitPlan:
-    """How a long position is closed. Fill rules: :func:`engine.simulator.simulate_nb`.
+    """How a long position is closed. Fill rules: :func:`engine.backtest.kernel_nb.simulate_nb`.
+
+    The field defaults are the product's default exit rules, declared once here: the config schema
+    (:data:`engine.config.schema.RISK`), ``entries_config.json``, the single-CSV CLI and research
+    all take them from this class. :meth:`only` builds a plan with every other rule off.
 
     Parameters
     ----------
     tp_ladder : tuple of (pct, alloc_pct)
         Take-profit steps: sell ``alloc_pct`` % of the entry quantity when the high reaches
         ``entry_fill × (1 + pct/100)``. Percentages > 0 and increasing; allocations sum to 100.
-        Empty = no take-profit.
+        Empty = no take-profit. Also accepts the text ``"0.9:50,1.4:30,2.1:20"``.
     sl_pct : float or None
         Stop-loss distance in percent of the entry fill, negative (-0.5 = 0.5 % below entry).
     sl_atr_mult : float or None
@@ -169,7 +227,7 @@ class ExitPlan:
         Wilder ATR period in bars for the ATR stop and ATR trail (default 14).
     breakeven : bool
         After TP1 fills, move the stop up to ``entry_fill × (1 + breakeven_offset_pct/100)``
-        (from the next bar on).
+        (from the next bar on). Needs a take-profit ladder.
     breakeven_offset_pct : float
         Offset of the breakeven stop, percent of the entry fill (may be 0 or negative).
     trail_pct : float or None
@@ -186,28 +244,49 @@ class ExitPlan:
     lot_size_base : float or None
         Quantities are whole multiples of this many base units (1.0 = whole coins, as
         backtesting.py sizes). None = fractional quantities.
+    where : str
+        Only for messages: the file and key path put in front of every error (not a field).
 
     Raises
     ------
     ConfigError
-        On any value outside the rules above.
+        On any value outside the rules above, naming `where` and the key.
     """
 
-    tp_ladder: tuple[tuple[float, float], ...] = ()
-    sl_pct: float | None = None
-    sl_atr_mult: float | None = None
-    atr_period: int = 14
-    breakeven: bool = False
-    breakeven_offset_pct: float = 0.0
-    trail_pct: float | None = None
-    trail_atr_mult: float | None = None
-    use_exit_signal: bool = True
-    max_hold_bars: int | None = None
-    check_entry_bar: bool = True
-    lot_size_base: float | None = None
+    tp_ladder: tuple[tuple[float, float], ...] = field(default=DEFAULT_TP_LADDER, metadata=rule(
+        "str", 'take-profit ladder "pct:alloc,…" (pct above entry, allocations in % summing to 100); null = none',
+        nullable=True, config_key="tp"))
+    sl_pct: float | None = field(default=-0.5, metadata=rule(
+        "float", "stop-loss in % from entry, negative (-0.5 = 0.5 % below)", lo=-99.0, hi=0.0, nullable=True))
+    sl_atr_mult: float | None = field(default=None, metadata=rule(
+        "float", "stop-loss as a multiple of ATR below entry (instead of sl_pct)", lo=0.0, nullable=True))
+    atr_period: int = field(default=14, metadata=rule("int", "ATR length in bars", lo=1, hi=1000))
+    breakeven: bool = field(default=True, metadata=rule("bool", "move the stop to entry (+ offset) after TP1 fills"))
+    breakeven_offset_pct: float = field(default=0.05, metadata=rule(
+        "float", "breakeven stop offset above entry in %", lo=-50.0, hi=50.0))
+    trail_pct: float | None = field(default=None, metadata=rule(
+        "float", "trailing stop distance below the highest high in %", lo=0.0, hi=99.0, nullable=True))
+    trail_atr_mult: float | None = field(default=None, metadata=rule(
+        "float", "trailing stop distance as a multiple of ATR", lo=0.0, nullable=True))
+    use_exit_signal: bool = field(default=True, metadata=rule(
+        "bool", "exit at the next open when the entry set's exit signal fires"))
+    max_hold_bars: int | None = field(default=240, metadata=rule(
+        "int", "close at the next open after this many bars in the trade", lo=1, nullable=True))
+    check_entry_bar: bool = field(default=True, metadata=rule(
+        "bool", "check stops and targets on the entry bar too (DESIGN.md)", in_config=False))
+    lot_size_base: float | None = field(default=None, metadata=rule(
+        "float", "quantities in whole multiples of this many base units", in_config=False, nullable=True))
+    where: InitVar[str] = "exit_plan"
 
-    def __post_init__(self) -> None:
-        self._validate("exit_plan")
+    def __post_init__(self, where: str) -> None:
+        self._validate(where)
+
+    @classmethod
+    def only(cls, *, where: str = "exit_plan", **rules: Any) -> ExitPlan:
+        """Return a plan with only the given rules: no take-profit, stop, breakeven or max hold
+        unless passed (``ExitPlan.only(tp_ladder="1:100", sl_pct=-1.0)``)."""
+        off: dict[str, Any] = {"tp_ladder": (), "sl_pct": None, "breakeven": False, "max_hold_bars": None}
+        return cls(**{**off, **rules}, where=where)
 
     def _validate(self, where: str) -> None:
         ladder = self.tp_ladder
@@ -269,15 +348,16 @@ class ExitPlan:
         return self.sl_atr_mult is not None or self.trail_atr_mult is not None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, where: str) -> ExitPlan:
+    def from_dict(cls, d: Mapping[str, Any], *, where: str) -> ExitPlan:
         """Build a plan from a config mapping, e.g. ``entries_config.json → risk``.
 
         Parameters
         ----------
-        d : dict
+        d : mapping
             Keys as the fields of :class:`ExitPlan`; ``tp`` is accepted for ``tp_ladder`` and the
-            ladder may be a ``"pct:alloc,..."`` string or a list of ``[pct, alloc]``. Keys
-            ``fee_bps`` and ``slippage_bps`` are ignored here (they belong to :class:`Costs`).
+            ladder may be a ``"pct:alloc,..."`` string, a list of ``[pct, alloc]`` or null (none).
+            Keys ``fee_bps`` and ``slippage_bps`` are ignored here (they belong to :class:`Costs`).
+            A key that is absent takes the field's default.
         where : str
             File and path of the mapping, put in front of every error message.
 
@@ -286,49 +366,75 @@ class ExitPlan:
         ConfigError
             Naming `where` and the key: unknown key (with "did you mean"), wrong type or range.
         """
-        if not isinstance(d, dict):
+        if not isinstance(d, Mapping):
             raise ConfigError(f"{where}: expected a mapping of exit rules, found {type(d).__name__}")
+        names = [f.name for f in fields(cls)]
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
-            if key in ("fee_bps", "slippage_bps"):
+            if key in COST_KEYS:
                 continue
             name = _ALIASES.get(key, key)
-            if name not in _KEYS:
-                import difflib
-
-                close = difflib.get_close_matches(key, list(_KEYS) + list(_ALIASES), n=1)
+            if name not in names:
+                close = difflib.get_close_matches(key, names + list(_ALIASES), n=1)
                 hint = f' Did you mean "{close[0]}"?' if close else ""
                 raise ConfigError(f'{where}: unknown key "{key}".{hint}')
             if name == "tp_ladder":
                 if value is None:
                     value = ()
+                elif not isinstance(value, (str, list, tuple)):
+                    raise ConfigError(f"{where}.{key} = {value!r}: expected '0.9:50,1.4:30' or [[0.9, 50], [1.4, 30]]")
                 elif isinstance(value, str):
                     value = parse_tp_ladder(value, where=f"{where}.{key}")
-                elif isinstance(value, (list, tuple)):
-                    try:
-                        value = tuple((float(p), float(a)) for p, a in value)
-                    except (TypeError, ValueError):
-                        raise ConfigError(
-                            f"{where}.{key} = {value!r}: expected '0.9:50,1.4:30' or [[0.9, 50], [1.4, 30]]"
-                        ) from None
-                else:
-                    raise ConfigError(f"{where}.{key} = {value!r}: expected '0.9:50,1.4:30' or a list")
             if name in ("atr_period", "max_hold_bars") and isinstance(value, float) and value.is_integer():
                 value = int(value)
             kwargs[name] = value
-        plan = cls.__new__(cls)
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        defaults.update(kwargs)
-        for key, value in defaults.items():
-            object.__setattr__(plan, key, value)
-        plan._validate(where)
-        return plan
+        return cls(**kwargs, where=where)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping; ``ExitPlan.from_dict(plan.to_dict(), where=...) == plan``."""
         d = dataclasses.asdict(self)
         d["tp_ladder"] = [[p, a] for p, a in self.tp_ladder]
         return d
+
+    def levels(self, entry_price: float, *, atr: float | None = None) -> ExitLevels:
+        """Return the take-profit and stop prices this plan sets for an entry filled at `entry_price`.
+
+        The simulation kernel checks these prices bar by bar, and the order-plan builder turns
+        them into orders: one formula for both (DESIGN.md, "One exit model").
+
+        Parameters
+        ----------
+        entry_price : float
+            Entry fill price in quote currency, slippage included (> 0).
+        atr : float, optional
+            ATR of the signal bar, for an ATR stop (``sl_atr_mult``); None or NaN during warm-up
+            (then there is no stop, as in the kernel).
+
+        Returns
+        -------
+        ExitLevels
+
+        Raises
+        ------
+        ConfigError
+            If `entry_price` is not a finite number > 0.
+        """
+        if isinstance(entry_price, bool) or not isinstance(entry_price, (int, float)) \
+                or not math.isfinite(entry_price) or entry_price <= 0:
+            raise ConfigError(f"entry_price = {entry_price!r}: expected a finite price > 0 (quote currency)")
+        entry = float(entry_price)
+        stop: float | None = None
+        if self.sl_pct is not None:
+            stop = entry * (1.0 + self.sl_pct / 100.0)
+        elif self.sl_atr_mult is not None and atr is not None and math.isfinite(atr):
+            stop = entry - self.sl_atr_mult * float(atr)
+        return ExitLevels(
+            entry_price=entry,
+            take_profit=tuple(entry * (1.0 + pct / 100.0) for pct, _ in self.tp_ladder),
+            allocation_pct=tuple(alloc for _, alloc in self.tp_ladder),
+            stop_loss=stop,
+            breakeven_stop=entry * (1.0 + self.breakeven_offset_pct / 100.0) if self.breakeven else None,
+        )
 
     def as_kernel_args(self, costs: Costs, initial_cash_quote: float) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Return ``(tp_level_frac, tp_alloc_frac, plan)`` float64 arrays for the kernels.

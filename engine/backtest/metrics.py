@@ -1,7 +1,7 @@
 """Trade and equity statistics, one small function each (DESIGN.md "Metrics").
 
 All metrics are net of costs. An undefined metric is NaN in memory and null in JSON
-(:func:`json_safe`), never a made-up 0. The grid kernel computes the same quantities on the fly
+(:func:`engine.fileio.json_safe`), never a made-up 0. The grid kernel computes the same quantities on the fly
 (:func:`metrics_from_stats`); a test keeps both in agreement.
 
 Definitions used throughout:
@@ -19,9 +19,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from engine import simulator as sim
+from engine.backtest import kernel_nb as sim
 from engine.errors import DataError
-from engine.fileio import json_safe  # noqa: F401  (re-exported: metrics → JSON)
 
 logger = logging.getLogger(__name__)
 
