@@ -17,7 +17,7 @@ from engine.data import universe as u
 from engine.errors import ConfigError, ExchangeUnreachableError, TemporaryExchangeError
 from tests.exchange_server import ExchangeServer
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 RECORDED = json.loads((DATA / "binance_tickers_24h.json").read_text())
 NOW_MS = 1_620_000_000_000
 FAST = ex.RetryPolicy(max_attempts=3, base_delay_s=0.0)

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from engine import data as ds
-from tests.engine.test_backfill import NOW_MS, expected
+from tests.engine.data.test_backfill import NOW_MS, expected
 from tests.exchange_server import ExchangeServer, exchange_server  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 CHILD = textwrap.dedent(
     """

@@ -16,7 +16,7 @@ from engine.backtest.api import FILL_COLUMNS, LEG_COLUMNS, TRADE_COLUMNS
 from engine.data import index_ms
 from engine.errors import ConfigError, DataError
 from engine.strategy.exits import Costs, ExitPlan
-from tests.engine.reference_simulator import load_sample_slice
+from tests.engine.backtest.reference_simulator import load_sample_slice
 
 PLAN = ExitPlan.only(tp_ladder="0.3:50,0.6:30,0.9:20", sl_pct=-0.4, breakeven=True, breakeven_offset_pct=0.02,
                 max_hold_bars=120)

@@ -21,7 +21,7 @@ def load_sample_slice(pair: str = "BTCUSDT", start: int = 0, n: int = 3000) -> p
     """Return rows ``start:start+n`` of a bundled 1m sample as a candle frame (test helper)."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     df = pd.read_csv(root / "engine" / "sample" / "ohlcv" / pair / "1m.csv.gz", nrows=start + n)
     df = df.iloc[start:start + n]
     idx = pd.DatetimeIndex(pd.to_datetime(df["timestamp"].to_numpy(), unit="ms", utc=True), name="timestamp")

@@ -34,7 +34,7 @@ from backtesting.lib import crossover  # noqa: E402
 from engine.strategy import indicators_nb as indicators  # noqa: E402
 from engine.backtest import run_backtest  # noqa: E402
 from engine.strategy.exits import Costs, ExitPlan  # noqa: E402
-from tests.engine.reference_simulator import load_sample_slice  # noqa: E402
+from tests.engine.backtest.reference_simulator import load_sample_slice  # noqa: E402
 
 CASH = 1_000_000.0
 FAST, SLOW = 10, 30

@@ -25,9 +25,9 @@ from engine.backtest import kernel_nb as sim
 from engine.backtest import run_signals
 from engine.errors import ConfigError, DataError
 from engine.strategy.exits import Costs, ExitPlan
-from tests.engine.reference_simulator import frame, reference_backtest
+from tests.engine.backtest.reference_simulator import frame, reference_backtest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NO_COSTS = Costs(0.0, 0.0)
 
 
@@ -428,7 +428,7 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
     # same scenario with NUMBA_DISABLE_JIT=1 in a subprocess must give identical fills and grid stats
     code = (
         "import json, numpy as np\n"
-        "from tests.engine.test_simulator import kernel_run\n"
+        "from tests.engine.backtest.test_kernel import kernel_run\n"
         "from engine.strategy.exits import ExitPlan, Costs\n"
         "rng = np.random.default_rng(5); n = 40\n"
         "c = 100*np.exp(np.cumsum(rng.normal(0, 0.01, n))); o = np.r_[100, c[:-1]]\n"

@@ -7,7 +7,7 @@ import pytest
 
 from engine.strategy import signals
 from engine.errors import ConfigError, DataError
-from tests.engine.reference_simulator import frame, load_sample_slice
+from tests.engine.backtest.reference_simulator import frame, load_sample_slice
 
 
 @pytest.fixture(scope="module")

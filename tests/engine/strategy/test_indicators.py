@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from engine.strategy import indicators_nb as ind
-from tests.engine.reference_simulator import load_sample_slice
+from tests.engine.backtest.reference_simulator import load_sample_slice
 
 
 @pytest.fixture(scope="module")
