@@ -99,3 +99,47 @@ def test_higher_timeframes_replay_ambiguous_bars_on_stored_1m_candles(scalp_env,
     curve = json.loads((tmp_path / "reports" / cand["curve"]).read_text())
     reasons = {t["reason"] for t in curve["trades"]}
     assert reasons and None not in reasons  # the dashboard marks each exit with its reason
+
+
+def test_single_csv_and_research_score_the_same_exit_plan(seeded, tmp_path, capsys):
+    """The same rules give the same plan everywhere: `backtest.py --csv --tp … --sl …` takes every other
+    rule (breakeven after TP1, 240-bar max hold, 2 bps slippage, 10 bps fees) from the one declaration
+    the research run takes them from, and scores the same trades."""
+    from engine.backtest import run_backtest
+    from engine.config import load_entries
+    from engine.strategy.exits import Costs, ExitPlan
+
+    assert cli.main(["research", "--pairs", "BTCUSDT", "--tfs", "15m", "-q"]) == 0
+    row = next(r for r in json.loads((seeded / "reports" / "summary.json").read_text())["rows"]
+               if r["entry_set"] == "sma_cross")
+    es = load_entries().entry_sets["sma_cross"]
+    candles = datastore.load_sample("BTCUSDT", "1m").iloc[:6000]
+    csv = tmp_path / "btc.csv"
+    datastore.write_candles(csv, candles, timeframe="1m")
+    capsys.readouterr()
+    trades_cli = tmp_path / "cli_trades.csv"
+    assert cli.main(["--csv", str(csv), "--tf", "1m", "--entry", "sma_cross", "--params", json.dumps(es.params),
+                     "--tp", "0.9:50,1.4:30,2.1:20", "--sl", "-0.5", "--trades-out", str(trades_cli), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    plan = ExitPlan.from_dict(out["exit_plan"], where="single")
+    assert plan == es.exit_plan == ExitPlan.from_dict(row["exit_plan"], where="summary.json")
+    assert plan.breakeven and plan.max_hold_bars == 240 and plan.breakeven_offset_pct == 0.05
+    assert Costs(**out["costs"]) == es.costs == Costs(**row["costs"]) == Costs(fee_bps=10, slippage_bps=2)
+    research = run_backtest(candles, es.signal, es.params, es.exit_plan, es.costs, timeframe="1m")
+    trades_research = tmp_path / "research_trades.csv"
+    research.write_trades_csv(trades_research)
+    assert len(research.trades) > 10
+    assert trades_cli.read_text() == trades_research.read_text()
+    assert out["metrics"]["n_trades"] == research.metrics["n_trades"]
+
+
+def test_single_flags_switch_default_rules_off(tmp_path, capsys):
+    from engine.strategy.exits import ExitPlan
+
+    csv = tmp_path / "btc.csv"
+    datastore.write_candles(csv, datastore.load_sample("BTCUSDT", "1m").iloc[:2000], timeframe="1m")
+    assert cli.main(["single", "--csv", str(csv), "--tf", "1m", "--entry", "sma_cross", "--tp", "1:100",
+                     "--sl", "none", "--no-breakeven", "--max-hold", "none", "--slippage-bps", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert ExitPlan.from_dict(out["exit_plan"], where="x") == ExitPlan.only(tp_ladder="1:100")
+    assert out["costs"] == {"fee_bps": 10.0, "slippage_bps": 0.0}
