@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         from tools.render_report import render, write_dashboard_urls
 
         server = None if args.no_server else start_server(rt)
+        tunnel = None
         urls = {"local": server.url if server else None, "ngrok": None}
         if server and not args.no_tunnel:
             from tools.start_ngrok import start_tunnel
 
-            public = start_tunnel(server.port, urls_dir=rt.urls_dir, dashboard_path=server.path)
-            if public:
-                urls["ngrok"] = public.rstrip("/") + "/" + server.path
+            tunnel = start_tunnel(server.port, urls_dir=rt.urls_dir, dashboard_path=server.path)
+            if tunnel:
+                urls["ngrok"] = tunnel.link
         write_dashboard_urls(rt.urls_dir, urls["local"], urls["ngrok"])
 
         def render_dashboard(runtime, *, strategies_path=None, urls=None):
@@ -98,10 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if server:
                 server.shutdown()
-            if urls["ngrok"]:
-                from tools.start_ngrok import stop_tunnel
-
-                stop_tunnel()
+            if tunnel:
+                tunnel.close()
         for label, url in urls.items():
             if url:
                 print(f"{label}: {url}")

@@ -18,17 +18,20 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 import os
 import socket
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 if __name__ == "__main__" and __package__ in (None, ""):  # `python tools/start_ngrok.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import fileio  # noqa: E402
+from engine.cli import ArgumentParser, parse, run_cli, setup_logging  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,36 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 URL_FILENAME = "ngrok_url.txt"
 #: Seconds allowed for downloading the ngrok binary (pyngrok retries are turned off).
 DOWNLOAD_TIMEOUT_S = 10.0
-_tunnels: list[Any] = []
+
+
+@dataclass
+class NgrokTunnel:
+    """An open ngrok tunnel: its public URL and how to close it (held by the caller, not a global).
+
+    Attributes
+    ----------
+    public_url : str
+        ``https://….ngrok-free.app`` (without the dashboard path).
+    link : str
+        The public URL with the dashboard path: what ``ngrok_url.txt`` holds.
+    urls_dir : Path
+        Folder of ``ngrok_url.txt`` (removed again by :meth:`close`).
+    """
+
+    public_url: str
+    link: str
+    urls_dir: Path
+
+    def close(self) -> None:
+        """Disconnect the tunnel, stop the ngrok process and remove ``ngrok_url.txt`` (idempotent)."""
+        _write_url(self.urls_dir, None)
+        try:
+            from pyngrok import ngrok
+
+            ngrok.disconnect(self.public_url)
+            ngrok.kill()
+        except Exception as e:  # pyngrok errors of many kinds: already gone; nothing left to close
+            logger.debug("ngrok close: %s", e)
 
 
 def parse_basic_auth(value: str | None) -> str | None:
@@ -74,18 +106,14 @@ def _write_url(urls_dir: Path, url: str | None) -> None:
     if url is None:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{URL_FILENAME}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(url + "\n")
-    os.replace(tmp, path)
+    fileio.atomic_write_text(path, url + "\n")
 
 
 def start_tunnel(port: int, *, token_env: str = "NGROK_AUTHTOKEN", basic_auth_env: str = "DASHBOARD_BASIC_AUTH",
                  urls_dir: str | os.PathLike[str] | None = None, dashboard_path: str = "",
                  env: Mapping[str, str] | None = None, ngrok_path: str | None = None,
-                 download_timeout_s: float = DOWNLOAD_TIMEOUT_S) -> str | None:
-    """Open an HTTPS ngrok tunnel to ``127.0.0.1:<port>`` and return its public URL.
+                 download_timeout_s: float = DOWNLOAD_TIMEOUT_S) -> NgrokTunnel | None:
+    """Open an HTTPS ngrok tunnel to ``127.0.0.1:<port>``; return it (the caller closes it).
 
     Parameters
     ----------
@@ -108,9 +136,9 @@ def start_tunnel(port: int, *, token_env: str = "NGROK_AUTHTOKEN", basic_auth_en
 
     Returns
     -------
-    str or None
-        The tunnel's public URL (``https://….ngrok-free.app``, without `dashboard_path`), or None
-        when there is no token, the basic-auth setting is malformed, or ngrok cannot be
+    NgrokTunnel or None
+        The tunnel (public URL ``https://….ngrok-free.app``, and the link with `dashboard_path`),
+        or None when there is no token, the basic-auth setting is malformed, or ngrok cannot be
         downloaded or started; each of these logs exactly one line and never raises.
     """
     env = os.environ if env is None else env
@@ -157,43 +185,35 @@ def start_tunnel(port: int, *, token_env: str = "NGROK_AUTHTOKEN", basic_auth_en
         pyngrok_logger.setLevel(saved_level)
     if public.startswith("http://"):
         public = "https://" + public[len("http://"):]
-    _tunnels.append(tunnel)
     link = public.rstrip("/") + ("/" + dashboard_path.lstrip("/") if dashboard_path else "")
     _write_url(urls_dir, link)
     logger.info("ngrok tunnel up%s: %s/<token>/… (full link in %s)",
                 " with basic auth" if auth else "", public.rstrip("/"), Path(urls_dir) / URL_FILENAME)
-    return public
-
-
-def stop_tunnel() -> None:
-    """Close the tunnels opened by :func:`start_tunnel` and stop the ngrok process (idempotent)."""
-    if not _tunnels:
-        return
-    try:
-        from pyngrok import ngrok
-
-        for t in _tunnels:
-            try:
-                ngrok.disconnect(t.public_url)
-            except Exception as e:  # already gone
-                logger.debug("ngrok disconnect: %s", e)
-        ngrok.kill()
-    finally:
-        _tunnels.clear()
+    return NgrokTunnel(public_url=public, link=link, urls_dir=urls_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: open a tunnel to ``--port`` and print its URL; exit 0 even when no tunnel is up."""
-    parser = argparse.ArgumentParser(prog="start_ngrok.py", description="Open an ngrok tunnel to the dashboard.")
+    parser = ArgumentParser(prog="start_ngrok.py", description="Open an ngrok tunnel to the dashboard.")
     parser.add_argument("--port", type=int, required=True, help="local port of the dashboard server")
     parser.add_argument("--path", default="", help="dashboard path appended in ngrok_url.txt (<token>/dashboard.html)")
     parser.add_argument("--urls-dir", type=Path, default=None, help="folder for ngrok_url.txt (default: repo root)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    url = start_tunnel(args.port, urls_dir=args.urls_dir, dashboard_path=args.path)
-    if url:
-        print(url)
-    return 0
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("--json", action="store_true", help='print {"public_url", "link"} as JSON (nulls: no tunnel)')
+    args = parse(parser, argv)
+    setup_logging(args.verbose, args.quiet)
+
+    def body() -> int:
+        tunnel = start_tunnel(args.port, urls_dir=args.urls_dir, dashboard_path=args.path)
+        if args.json:
+            print(json.dumps({"public_url": tunnel.public_url if tunnel else None,
+                              "link": tunnel.link if tunnel else None}))
+        elif tunnel:
+            print(tunnel.public_url)
+        return 0
+
+    return run_cli("start_ngrok.py", body)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import mimetypes
 import os
 import re
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from http import HTTPStatus
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from engine import fileio
 from engine.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -117,16 +117,7 @@ def load_or_create_token(path: str | os.PathLike[str]) -> str:
         logger.warning("%s does not hold a valid dashboard token; writing a new one "
                        "(old dashboard links stop working)", path)
     token = secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".token-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(token + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fileio.atomic_write_bytes(path, (token + "\n").encode("utf-8"), mode=0o600)
     logger.info("created dashboard path token in %s", path)
     return token
 
