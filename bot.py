@@ -58,9 +58,8 @@ def start_server(rt):
 def main(argv: list[str] | None = None) -> int:
     if not check_dependencies():
         return 2
-    from engine import cycle
+    # the engine (pandas, numba) loads after the flags are parsed, so --help answers at once
     from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging
-    from engine.config import load_settings
 
     parser = ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
     add_common_flags(parser)
@@ -70,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(parser, argv)
 
     def body() -> int:
+        from engine import cycle
+        from engine.config import load_settings
+
         settings = load_settings(args.config)
         rt = settings.runtime
         setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")

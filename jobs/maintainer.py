@@ -17,9 +17,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import cycle  # noqa: E402
+# The engine (pandas, numba) loads after the flags are parsed, so --help answers at once.
 from engine.cli import ArgumentParser, add_common_flags, parse, run_cli, setup_logging  # noqa: E402
-from engine.config import load_settings  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
@@ -49,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(build_parser(), argv)
 
     def body() -> int:
+        from engine import cycle
+        from engine.config import load_settings
+
         overrides = {"watchlist_rank": args.rank} if args.rank else {}  # kept by every per-cycle reload
         settings = load_settings(args.config, args.entries, args.backtest_config, overrides=overrides)
         setup_logging(args.verbose, args.quiet, settings.runtime.logs_dir / "maintainer.log")

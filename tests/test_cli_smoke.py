@@ -10,7 +10,19 @@ import engine
 from tests.conftest import REPO_ROOT, subprocess_env
 
 CLIS = ["bot.py", "jobs/maintainer.py", "jobs/backtest.py", "jobs/promote.py", "tools/render_report.py",
-        "tools/start_ngrok.py"]
+        "tools/start_ngrok.py", "tools/bench_dashboard.py"]
+#: What a CLI must not import before it has parsed its flags (each costs 0.2-1 s at start-up).
+HEAVY = ("pandas", "numba", "ccxt", "optuna", "plotly", "scipy")
+HELP_PROBE = """
+import runpy, sys
+path = sys.argv[1]
+sys.argv = [path, "--help"]
+try:
+    runpy.run_path(path, run_name="__main__")
+except SystemExit:
+    pass
+print("HEAVY:" + ",".join(m for m in {heavy!r} if m in sys.modules))
+"""
 
 
 @pytest.mark.parametrize("cli", CLIS)
@@ -23,9 +35,25 @@ def test_help_from_another_folder(cli, tmp_path):
     assert "usage:" in out.stdout
 
 
-@pytest.mark.parametrize("name", sorted(engine._EXPORTS))
+@pytest.mark.parametrize("cli", CLIS)
+def test_help_imports_no_heavy_package(cli, tmp_path):
+    # --help answers before the engine loads: no pandas/numba import, so it takes well under a second
+    env = subprocess_env({"SCALP_NO_AUTOINSTALL": "1"})
+    out = subprocess.run([sys.executable, "-c", HELP_PROBE.format(heavy=HEAVY), str(REPO_ROOT / cli)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert "usage:" in out.stdout, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"{cli} --help imported {out.stdout.splitlines()[-1]}"
+
+
+@pytest.mark.parametrize("name", engine.__all__)
 def test_public_surface_resolves(name):
-    assert getattr(engine, name) is not None
+    # a smoke test of the lazy re-exports: each name loads and is a function or a class
+    value = getattr(engine, name)
+    assert callable(value) and getattr(value, "__name__", name) == name
+
+
+def test_all_lists_exactly_the_exports():
+    assert sorted(engine.__all__) == sorted(engine._EXPORTS)
 
 
 def test_unknown_attribute():

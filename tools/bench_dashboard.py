@@ -14,7 +14,6 @@ cached for a year.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import http.client
 import json
@@ -26,6 +25,8 @@ from pathlib import Path
 
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.cli import ArgumentParser, parse, run_cli, setup_logging  # noqa: E402
 
 
 def _fetch(server, path: str) -> tuple[int, int, int]:
@@ -74,14 +75,16 @@ def measure(public_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the figures; exit 0, or 1 when dashboard.html is 300 KB or more."""
-    parser = argparse.ArgumentParser(prog="bench_dashboard.py", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="bench_dashboard.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runtime", action="store_true",
                         help="measure runtime.public_dir (from engine/config/config.yaml) instead of sample inputs")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-    import logging
+    args = parse(parser, argv)
+    setup_logging(quiet=True)
+    return run_cli("bench_dashboard.py", lambda: _run(args))
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+def _run(args) -> int:
     render_s = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.runtime:
