@@ -16,8 +16,8 @@ def test_replay_clock_is_frozen_and_labelled():
     assert "2021-05-03 00:00 UTC" in clock.label
 
 
-def test_wall_clock_moves():
-    assert Clock.wall().now_ms() > T0
+def test_wall_clock_reads_its_time_source():
+    assert Clock.wall(lambda: 1_700_000_000.25).now_ms() == 1_700_000_000_250  # injected time source
 
 
 def test_iso_roundtrip():
@@ -43,3 +43,17 @@ def test_classify_scales_with_timeframe():
     # 15m: close at T0+15 min; 5 × 15 min later is still fresh
     assert classify(T0, "15m", T0 + 15 * 60_000 + 75 * 60_000, 5, False) == "DAT"
     assert classify(T0, "15m", T0 + 15 * 60_000 + 75 * 60_000 + 1, 5, False) == "OLD"
+
+
+def test_clock_for_run_is_the_last_cycles_clock(tmp_path):
+    import json
+
+    from engine.clock import clock_for_run
+
+    assert clock_for_run(tmp_path).kind == "wall"  # no cycle yet
+    (tmp_path / "status.json").write_text(json.dumps({"clock": {"kind": "replay", "now_ms": T0}}))
+    assert clock_for_run(tmp_path) == Clock.replay(T0)
+    (tmp_path / "status.json").write_text(json.dumps({"clock": {"kind": "wall", "now_ms": T0}}))
+    assert clock_for_run(tmp_path).kind == "wall"
+    (tmp_path / "status.json").write_text("{half a file")
+    assert clock_for_run(tmp_path).kind == "wall"

@@ -29,6 +29,6 @@ def test_unknown_quote():
 def test_timeframes():
     assert timeframe_to_ms("15m") == 900_000
     assert periods_per_year("1m") == 525_600.0 and periods_per_year("1d") == 365.0
-    assert floor_to_timeframe(1_620_000_123_456, "1h") == 1_620_000_000_000 - 1_620_000_000_000 % 3_600_000 + (1_620_000_000_000 % 3_600_000 // 3_600_000) * 3_600_000
+    assert floor_to_timeframe(1_620_000_123_456, "1h") == 1_620_000_000_000  # 2021-05-03 00:00 UTC
     with pytest.raises(ConfigError, match="timeframe '7x': expected one of 1m 5m 15m 1h 4h 1d"):
         timeframe_to_ms("7x")

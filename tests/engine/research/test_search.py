@@ -110,12 +110,18 @@ def test_invalid_relations_get_the_penalty_not_an_error(candles):
     # fast may exceed slow in this space: such trials are kept with the penalty value
     bt = _bt(space={"sma_cross": {"fast": {"type": "int", "low": 5, "high": 60},
                                   "slow": {"type": "int", "low": 10, "high": 70}}}, n_trials=16)
-    res = search_entry_set(candles, ENTRIES.entry_sets["sma_cross"], bt, timeframe="1m")
+    studies = StudyOptions()
+    res = search_entry_set(candles, ENTRIES.entry_sets["sma_cross"], bt, timeframe="1m", studies=studies)
     assert all(f["params"]["fast"] < f["params"]["slow"] for f in res.folds)
-    import optuna
-
-    storage = open_storage(None)
-    assert isinstance(storage, optuna.storages.InMemoryStorage) and PENALTY < -1e6
+    storage = studies.storage()  # the storage this search used, held by its StudyOptions
+    trials = [t for st in storage.get_all_studies() if "#batch" not in st.study_name
+              for t in storage.get_all_trials(st._study_id)]
+    assert len(trials) == 16 * len(res.folds)
+    invalid = [t for t in trials if t.params["fast"] >= t.params["slow"]]
+    assert invalid, "the space admits fast >= slow; the seeded sampler proposes some"
+    assert all(t.value == PENALTY and t.user_attrs["metrics"] is None for t in invalid)
+    assert all(t.value != PENALTY for t in trials if t.params["fast"] < t.params["slow"]
+               and t.user_attrs["metrics"] and t.user_attrs["metrics"]["n_trades"] >= bt.constraints.min_trades)
 
 
 # --------------------------------------------------------------------------------------------
