@@ -21,7 +21,7 @@
 When the exchange cannot be reached at all (markets cannot be loaded: DNS failure, no network,
 timeout), :class:`~engine.errors.ExchangeUnreachableError` is raised so the caller can fall back to
 :func:`seed_from_sample`. A candle file never mixes sources: its source is recorded in a sidecar and
-a switch of source replaces the file (engine.data.store.append_candles).
+a switch of source moves the old file aside first (engine.data.store.append_candles).
 
 Page sizes and history depth per exchange: :data:`engine.exchange.client.EXCHANGE_LIMITS`.
 """
@@ -43,6 +43,7 @@ from filelock import Timeout as LockTimeout
 from engine.clock import format_ms
 from engine.data import known_gaps, store
 from engine.data.candles import candles_from_arrays, index_ms, validate_candles
+from engine.data.housekeeping import move_aside
 from engine.data.resample import find_gaps
 from engine.data.sample import SAMPLE_SOURCE, load_sample
 from engine.errors import ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError
@@ -86,6 +87,9 @@ class BackfillResult:
     quarantined : str or None
         Name of the ``<TF>.csv.corrupt-<timestamp>`` file when the stored CSV failed validation
         and was moved aside (then rebuilt); the reason is in the log.
+    kept : bool
+        True when the sample left a stored file of another source untouched
+        (:func:`seed_from_sample`); `source` then names that source (``"unknown"`` without a record).
     """
 
     pair: str
@@ -102,6 +106,7 @@ class BackfillResult:
     replaced: bool = False
     error: str | None = None
     quarantined: str | None = None
+    kept: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,7 +120,7 @@ class BackfillResult:
             "path": str(self.path), "rows_added": self.rows_added, "rows_total": self.rows_total,
             "first_ms": self.first_ms, "last_ms": self.last_ms, "n_requests": self.n_requests,
             "gaps": [list(g) for g in self.gaps], "replaced": self.replaced, "error": self.error,
-            "quarantined": self.quarantined,
+            "quarantined": self.quarantined, "kept": self.kept,
         }
 
 
@@ -347,11 +352,14 @@ def backfill_pair(
         symbol = exchange_symbol(exchange, folder)
         with store.candle_lock(path):
             existing = store.read_or_quarantine(path, timeframe)
-            if existing is not None and store.read_source(path) != source:
-                logger.info(
-                    "%s: stored file comes from %s; it will be replaced by %s candles (never mixed)",
-                    what, store.read_source(path) or "an unknown source", source,
-                )
+            stored_source = store.read_source(path) if existing is not None else None
+            if existing is not None and stored_source != source:
+                if store.source_kind(stored_source) == SAMPLE_SOURCE:
+                    logger.info("%s: the bundled sample's candles are replaced by %s candles (never mixed)",
+                                what, source)
+                else:  # never lost: the other source's file is kept beside it for the retention period
+                    move_aside(path, "replaced", f"holds candles from {stored_source or 'an unknown source'}; "
+                               f"replaced by {source} candles", companions=[store.source_sidecar_path(path)])
                 existing = None
                 replaced = True
             known = known_gaps.read_known_gaps(path, source) if existing is not None else []
@@ -452,9 +460,11 @@ def seed_from_sample(
 ) -> list[BackfillResult]:
     """Write the bundled real candles into the store (1m as shipped, higher TFs resampled).
 
-    Each file gets source ``"sample"`` in its sidecar; a file from another source is replaced
-    (one INFO line), never mixed; a file already seeded gains only missing candles. The sample's
-    own gaps (two Binance halts) are recorded as known gaps.
+    Each file gets source ``"sample"`` in its sidecar. The sample only fills files that are missing
+    or that it wrote itself (those gain only missing candles): a file of any other source — an
+    exchange's, an import, a file without a source record (the user's own) — is **kept** untouched
+    (``BackfillResult.kept``; one INFO line). The sample's own gaps (two Binance halts) are recorded
+    as known gaps.
 
     Parameters
     ----------
@@ -468,7 +478,8 @@ def seed_from_sample(
     Returns
     -------
     list of BackfillResult
-        One per pair × timeframe; ``error`` set for a pair that is not bundled.
+        One per pair × timeframe; ``error`` set for a pair that is not bundled; ``kept`` for a
+        file of another source left as it was.
     """
     results: list[BackfillResult] = []
     timeframes = list(timeframes)
@@ -481,6 +492,14 @@ def seed_from_sample(
                 candles = load_sample(folder, tf)
                 with store.candle_lock(path):
                     previous = store.read_source(path) if path.exists() else SAMPLE_SOURCE
+                    if store.source_kind(previous) != SAMPLE_SOURCE:
+                        logger.info("%s %s: kept the stored candles from %s; the sample never replaces them",
+                                    folder, tf, previous or "an unknown source (your own file)")
+                        rows, first, last = _summary(path, tf)
+                        results.append(BackfillResult(
+                            pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=previous or "unknown",
+                            path=path, rows_total=rows, first_ms=first, last_ms=last, kept=True))
+                        continue
                     added = store.append_candles(path, candles, timeframe=tf, source=SAMPLE_SOURCE)
                     gaps = find_gaps(candles, tf)
                     known_gaps.write_known_gaps(path, folder, tf, SAMPLE_SOURCE, gaps, int(time.time() * 1000))
@@ -488,7 +507,7 @@ def seed_from_sample(
                 results.append(BackfillResult(
                     pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=SAMPLE_SOURCE,
                     path=path, rows_added=added, rows_total=len(candles), first_ms=int(ts[0]),
-                    last_ms=int(ts[-1]), gaps=tuple(gaps), replaced=previous != SAMPLE_SOURCE,
+                    last_ms=int(ts[-1]), gaps=tuple(gaps),
                     quarantined=min(_corrupt_files(path) - corrupt_before, default=None),
                 ))
                 logger.info("%s %s: seeded %d candles from the bundled sample (%d stored)", folder, tf, added, len(candles))

@@ -14,14 +14,14 @@ import pandas as pd
 from engine.clock import Clock
 from engine.data.candles import index_ms
 from engine.data.resample import resample_candles
-from engine.data.store import last_candle_ms, read_candles
+from engine.data.store import SAMPLE_KIND, last_candle_ms, read_candles
 from engine.errors import DataError
 from engine.markets import pair_to_folder
 
 #: Folder of the bundled real 1m candles.
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample" / "ohlcv"
 #: Source name recorded for candles seeded from the bundled sample.
-SAMPLE_SOURCE = "sample"
+SAMPLE_SOURCE = SAMPLE_KIND
 
 
 def sample_pairs() -> list[str]:

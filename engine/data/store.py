@@ -28,6 +28,7 @@ import pandas as pd
 from filelock import FileLock
 
 from engine import fileio
+from engine.data.housekeeping import move_aside
 from engine.data.candles import (CANDLE_COLUMNS, CSV_HEADER, IntArray, _ohlcv_problem, candles_from_arrays,
                                  empty_candles, index_ms, validate_candles)
 from engine.errors import DataError
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a writer waits for the file lock before giving up with a DataError.
 LOCK_TIMEOUT_S = 120.0
+#: Source kind of the candles the bundled sample writes (they can always be rewritten from it).
+SAMPLE_KIND = "sample"
 
 _TF_FROM_NAME = re.compile(r"^(?P<tf>[0-9]+[mhd])\.csv(\.gz)?$")
 
@@ -101,10 +104,11 @@ def source_sidecar_path(path: str | os.PathLike) -> Path:
 
 
 def read_source(path: str | os.PathLike) -> str | None:
-    """Return the source recorded for candle file `path` (``"binance"``, ``"sample"``), or None.
+    """Return the source recorded for candle file `path` (``"binance"``, ``"sample"``,
+    ``"import:BTCUSDT-1m-2021-04.zip"``), or None.
 
-    None means the file has no (readable) sidecar: its source is unknown, and an append with a
-    named source replaces it rather than mixing.
+    None means the file has no (readable) sidecar: its source is unknown — typically the user's own
+    file — and it is never replaced without being moved aside first.
     """
     sidecar = source_sidecar_path(path)
     try:
@@ -120,6 +124,14 @@ def _remove_stale_tmp(path: Path) -> None:
     n = fileio.remove_stale_tmp(path)
     if n:
         logger.debug("%s: removed %d stale temporary files", path, n)
+
+
+def source_kind(source: str | None) -> str:
+    """Return the kind of a source for the no-mixing rule: ``"import"`` for every
+    ``import:<file>``, ``"unknown"`` for None, else the source itself (``"sample"``, ``"binance"``)."""
+    if source is None:
+        return "unknown"
+    return source.split(":", 1)[0]
 
 
 def _write_source(path: Path, source: str) -> None:
@@ -249,9 +261,8 @@ def _read_fast(raw: bytes) -> tuple[IntArray, ...] | None:
 def quarantine_corrupt(path: str | os.PathLike, reason: str) -> Path:
     """Move a stored candle file that failed validation aside, so it is rebuilt, never used.
 
-    The file becomes ``<TF>.csv.corrupt-<YYYYmmddTHHMMSSZ>`` next to it (a ``-N`` suffix is added
-    if that name exists) and its source sidecar is removed. One WARNING line names both files and
-    the reason. Take :func:`candle_lock` around the call when other writers may be active.
+    The file becomes ``<TF>.csv.corrupt-<YYYYmmddTHHMMSSZ>`` next to it, with its source sidecar
+    (:func:`engine.data.housekeeping.move_aside`; one WARNING names both files and the reason).
 
     Returns
     -------
@@ -259,17 +270,8 @@ def quarantine_corrupt(path: str | os.PathLike, reason: str) -> Path:
         Where the file now is.
     """
     path = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    k = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{k}")
-        k += 1
-    os.replace(path, target)
-    with contextlib.suppress(OSError):
-        source_sidecar_path(path).unlink()
-    logger.warning("%s failed validation (%s); moved aside to %s, it will be rebuilt", path, reason, target.name)
-    return target
+    return move_aside(path, "corrupt", f"failed validation ({reason}); it will be rebuilt",
+                      companions=[source_sidecar_path(path)])
 
 
 def read_or_quarantine(path: str | os.PathLike, timeframe: str | None = None) -> pd.DataFrame | None:
@@ -346,15 +348,21 @@ def append_candles(
     *,
     timeframe: str | None = None,
     source: str | None = None,
+    replace: bool = False,
 ) -> int:
     """Merge new candles into the stored file, without duplicates; return the rows added.
 
     Candles whose open time is already stored are ignored (the stored candle wins); the others
     (newer ones, or ones filling a gap) are merged in time order and the file is rewritten
-    atomically under its lock. If `source` is given and differs from the recorded source (or the
-    existing file has none), the file is **replaced** by `candles` instead (one INFO line), so a
-    file never mixes sources. A stored file that fails validation is moved aside
-    (:func:`quarantine_corrupt`) and rebuilt from `candles`.
+    atomically under its lock. A file never mixes sources (:func:`source_kind`): when `source`
+    is of another kind than the stored file's,
+
+    - a file the bundled sample wrote is replaced (the sample stays bundled; one INFO line);
+    - any other file (an exchange's, an import, a file without a source record) is moved aside
+      first (``<TF>.csv.replaced-<stamp>``, one WARNING naming both paths) when `replace` is true,
+      and otherwise refused with a DataError: nothing stored is lost.
+
+    A stored file that fails validation is moved aside (:func:`quarantine_corrupt`) and rebuilt.
 
     Parameters
     ----------
@@ -366,6 +374,8 @@ def append_candles(
         Grid to check; by default from the file name.
     source : str, optional
         Source of `candles`, see :func:`write_candles`.
+    replace : bool
+        Move a stored file of another source aside and replace it, instead of refusing.
 
     Returns
     -------
@@ -375,7 +385,8 @@ def append_candles(
     Raises
     ------
     DataError
-        If `candles` are invalid.
+        If `candles` are invalid, or the stored file holds another source's candles and `replace`
+        is false (the message names both sources and the way out).
     """
     path = Path(path)
     if timeframe is None:
@@ -385,11 +396,19 @@ def append_candles(
         existing = read_or_quarantine(path, timeframe)
         if existing is not None and source is not None:
             stored_source = read_source(path)
-            if stored_source != source:
-                logger.info(
-                    "%s: source switches from %s to %s; replacing the file (%d stored candles dropped), "
-                    "never mixing sources", path, stored_source or "unknown", source, len(existing),
-                )
+            if source_kind(stored_source) != source_kind(source):
+                if source_kind(stored_source) == SAMPLE_KIND:
+                    logger.info("%s: candles from %s replace the bundled sample's (never mixed)", path, source)
+                elif replace:
+                    move_aside(path, "replaced", f"holds {stored_source or 'candles of unknown source'}; "
+                               f"replaced by candles from {source}", companions=[source_sidecar_path(path)])
+                else:
+                    held = stored_source or f"an unknown source (no {source_sidecar_path(path).name})"
+                    raise DataError(
+                        f"{path}: holds {len(existing)} candles from {held}; candles from {source} are never "
+                        "mixed in. Replace it explicitly (--replace moves the old file aside first), or use "
+                        "another data folder."
+                    )
                 existing = None
         if existing is None or len(existing) == 0:
             if len(candles) == 0 and existing is not None:

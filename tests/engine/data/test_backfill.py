@@ -155,7 +155,7 @@ def test_source_switch_replaces_the_sample_file(server, tmp_path, caplog):
     assert r.replaced and r.ok
     pd.testing.assert_frame_equal(ds.read_candles(r.path), expected(server, "BTCUSDT", "5m", 600), check_index_type=False)
     assert ds.read_source(r.path) == "binance"
-    assert "stored file comes from sample; it will be replaced by binance candles" in caplog.text
+    assert "the bundled sample's candles are replaced by binance candles (never mixed)" in caplog.text
     gaps = json.loads(known_gaps.gaps_path(r.path).read_text())
     assert gaps["source"] == "binance"
 
@@ -371,13 +371,33 @@ def test_seed_from_sample_writes_resampled_files_with_source_and_gaps(tmp_path):
     assert [(g["timeframe"], g["n_missing"]) for g in gaps] == [("1m", 150), ("1m", 284), ("5m", 30), ("5m", 56), ("15m", 10), ("15m", 18)]
 
 
-def test_seed_over_exchange_data_replaces_it(server, tmp_path):
+def test_the_sample_never_replaces_exchange_candles(server, tmp_path):
     run(server, tmp_path, "BTCUSDT", "15m")
+    path = ds.candle_path(tmp_path, "BTCUSDT", "15m")
+    before = path.read_bytes()
     r = bf.seed_from_sample(tmp_path, ["BTCUSDT"], ["15m"])[0]
-    assert r.replaced and r.rows_added == 2948
-    assert ds.read_source(r.path) == "sample"
-    assert ds.read_candles(r.path).equals(ds.load_sample("BTCUSDT", "15m"))
-    assert np.all(np.diff(ds.index_ms(ds.read_candles(r.path))) > 0)
+    assert r.kept and r.source == "binance" and r.rows_added == 0 and r.error is None
+    assert path.read_bytes() == before and ds.read_source(path) == "binance"
+
+
+def test_the_sample_never_replaces_your_own_file(tmp_path):
+    path = ds.candle_path(tmp_path, "BTCUSDT", "1m")
+    mine = ds.load_sample("BTCUSDT").iloc[-500:]
+    ds.write_candles(path, mine)  # no sidecar: a user's own file
+    before = path.read_bytes()
+    r = bf.seed_from_sample(tmp_path, ["BTCUSDT"], ["1m"])[0]
+    assert r.kept and r.source == "unknown" and r.rows_total == 500
+    assert path.read_bytes() == before
+
+
+def test_an_exchange_backfill_moves_an_import_aside_before_replacing_it(server, tmp_path):
+    path = ds.candle_path(tmp_path, "BTCUSDT", "15m")
+    ds.write_candles(path, ds.load_sample("BTCUSDT", "15m").iloc[:50], source="import:mine.csv")
+    before = path.read_bytes()
+    r = run(server, tmp_path, "BTCUSDT", "15m")
+    assert r.replaced and r.error is None and ds.read_source(path) == "binance"
+    aside = list(path.parent.glob("15m.csv.replaced-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == before
 
 
 def test_bad_limit_is_a_config_error(server, tmp_path):

@@ -171,16 +171,34 @@ def test_append_with_another_source_replaces_instead_of_mixing(tmp_path, caplog)
     assert added == 50
     assert ds.read_candles(path).equals(candles.iloc[50:])
     assert ds.read_source(path) == "binance"
-    assert "source switches from sample to binance; replacing the file" in caplog.text
+    assert "candles from binance replace the bundled sample's (never mixed)" in caplog.text
 
 
-def test_file_without_sidecar_counts_as_unknown_source(tmp_path):
+def test_your_own_file_is_never_replaced_without_being_moved_aside(tmp_path, caplog):
     candles = ds.load_sample("ETHUSDT").iloc[:20]
     path = ds.candle_path(tmp_path, "ETHUSDT", "1m")
-    ds.write_candles(path, candles.iloc[:10])  # no source given: no sidecar
+    ds.write_candles(path, candles.iloc[:10])  # no source given: no sidecar, as a user's own file
+    before = path.read_bytes()
     assert ds.read_source(path) is None
-    assert ds.append_candles(path, candles.iloc[10:], source="binance") == 10
-    assert len(ds.read_candles(path)) == 10
+    with pytest.raises(DataError, match=r"1m.csv: holds 10 candles from an unknown source \(no 1m.source.json\); "
+                                        r"candles from binance are never mixed in. Replace it explicitly"):
+        ds.append_candles(path, candles.iloc[10:], source="binance")
+    assert path.read_bytes() == before  # refused: nothing changed
+    with caplog.at_level("WARNING", logger="engine.data"):
+        assert ds.append_candles(path, candles.iloc[10:], source="binance", replace=True) == 10
+    aside = list(path.parent.glob("1m.csv.replaced-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == before  # the old file, kept beside it
+    assert str(path) in caplog.text and str(aside[0]) in caplog.text  # one WARNING names both paths
+    assert len(ds.read_candles(path)) == 10 and ds.read_source(path) == "binance"
+
+
+def test_an_import_and_an_exchange_are_different_sources_but_imports_merge(tmp_path):
+    candles = ds.load_sample("ETHUSDT").iloc[:30]
+    path = ds.candle_path(tmp_path, "ETHUSDT", "1m")
+    ds.append_candles(path, candles.iloc[:10], source="import:ETHUSDT-1m-2021-04.zip")
+    assert ds.append_candles(path, candles.iloc[10:20], source="import:ETHUSDT-1m-2021-05.zip") == 10
+    with pytest.raises(DataError, match="candles from import:ETHUSDT-1m-2021-04.zip; candles from binance"):
+        ds.append_candles(path, candles.iloc[20:], source="binance")
 
 
 def test_corrupt_file_is_moved_aside_and_rebuilt(tmp_path, caplog):
