@@ -150,7 +150,8 @@ def check_bars(candles: pd.DataFrame, *, where: str = "candles") -> None:
                         "Sort, de-duplicate, drop or refetch that candle.")
 
 
-def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, where: str = "candles") -> None:
+def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, where: str = "candles",
+                     first_line: int | None = None) -> None:
     """Check that a candle frame follows the candle contract; raise DataError on the first breach.
 
     Checks: columns exactly ``open high low close volume``; UTC DatetimeIndex; timestamps
@@ -165,6 +166,9 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, whe
         When given, open times must be multiples of its length.
     where : str
         Name used in messages (a file path, ``"BTCUSDT 1m from binance"``).
+    first_line : int, optional
+        When the frame comes from a file: the file line of its first candle (2 below a header).
+        Messages then name the line (``line 812``) instead of the 0-based row.
 
     Raises
     ------
@@ -182,8 +186,9 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, whe
     problem = _ohlcv_problem(ts, *arrays, step_ms)
     if problem is not None:
         row, column, found, expected = problem
+        at = f"line {row + first_line}" if first_line is not None else f"row {row}"
         raise DataError(
-            f"{where} row {row}: {column} {found}, expected {expected}. "
+            f"{where} {at}: {column} {found}, expected {expected}. "
             "Drop or refetch that candle before storing."
         )
 
