@@ -16,6 +16,7 @@ bitvavo   1440       full history (GET /v2/{market}/candles, limit max 1440)
 """
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,12 +24,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 
-from engine.errors import ExchangeError, ExchangeUnreachableError, TemporaryExchangeError
+from engine.errors import ConfigError, ExchangeError, ExchangeUnreachableError, TemporaryExchangeError
 from engine.exchange.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, translate
 from engine.markets import folder_to_pair, pair_to_folder
 
-#: Exchanges SCALP backfills from.
+#: Exchanges whose OHLCV limits are known (EXCHANGE_LIMITS) and whose backfill is tested; any other
+#: exchange ccxt knows (``ccxt.exchanges``) works with a conservative 500-candle page.
 SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "kraken", "bitvavo")
+
+
+def check_exchange_id(exchange_id: str, *, where: str = "exchange") -> str:
+    """Return `exchange_id` if ccxt knows it, else raise ConfigError with a "did you mean".
+
+    Raises
+    ------
+    ConfigError
+        ``exchange 'binancee': not an exchange ccxt knows. Did you mean "binance"?``
+    """
+    if isinstance(exchange_id, str) and exchange_id in ccxt.exchanges:
+        return exchange_id
+    close = difflib.get_close_matches(str(exchange_id).lower(), ccxt.exchanges, n=1)
+    hint = f' Did you mean "{close[0]}"?' if close else f" Expected a ccxt id such as {', '.join(SUPPORTED_EXCHANGES)}."
+    raise ConfigError(f"{where} {exchange_id!r}: not an exchange ccxt knows ({len(ccxt.exchanges)} ids in "
+                      f"ccxt.exchanges).{hint}")
 
 
 @dataclass(frozen=True)
@@ -67,8 +85,8 @@ def make_exchange(
 
     Parameters
     ----------
-    exchange_id : {"binance", "kraken", "bitvavo"}
-        ccxt id.
+    exchange_id : str
+        ccxt id (``ccxt.exchanges``); binance, kraken and bitvavo have known page sizes.
     urls : str or dict, optional
         Where to send requests instead of the real exchange (tests, a proxy). A string
         ``"http://127.0.0.1:8765"`` replaces scheme and host of every entry of ``urls['api']``
@@ -85,13 +103,11 @@ def make_exchange(
 
     Raises
     ------
-    ExchangeError
-        If `exchange_id` is not supported.
+    ConfigError
+        If ccxt does not know `exchange_id` (with a "did you mean"): a typo is never taken for an
+        unreachable exchange.
     """
-    if exchange_id not in SUPPORTED_EXCHANGES:
-        raise ExchangeError(
-            f"exchange {exchange_id!r}: expected one of {', '.join(SUPPORTED_EXCHANGES)}"
-        )
+    check_exchange_id(exchange_id)
     exchange = getattr(ccxt, exchange_id)(
         {"enableRateLimit": True, "timeout": int(timeout_ms)}
     )

@@ -342,8 +342,12 @@ def test_kraken_history_depth_warning(tmp_path, caplog):
 
 
 def test_make_exchange_bad_id_and_url_override():
-    with pytest.raises(ExchangeError, match=r"exchange 'ftx': expected one of binance, kraken, bitvavo"):
-        ex.make_exchange("ftx")
+    with pytest.raises(ConfigError, match=r"exchange 'binancee': not an exchange ccxt knows .* Did you mean \"binance\"\?"):
+        ex.make_exchange("binancee")
+    with pytest.raises(ConfigError, match=r"exchange 'ftx': not an exchange ccxt knows"):
+        ex.make_exchange("ftx")  # delisted from ccxt
+    assert ex.make_exchange("okx").id == "okx"  # any exchange ccxt knows, with a conservative page size
+    assert ex.exchange_limits(ex.make_exchange("okx")).page_limit == 500
     exchange = ex.make_exchange("binance", urls="http://127.0.0.1:9", timeout_ms=1234)
     assert exchange.urls["api"]["public"] == "http://127.0.0.1:9/api/v3"
     assert exchange.timeout == 1234 and exchange.enableRateLimit
