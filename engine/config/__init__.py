@@ -137,8 +137,9 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     path = Path(path or env.get(ENV_PREFIX + "CONFIG") or CONFIG_YAML)
     doc = _read_yaml(path)
     file = _display(path)
-    if doc is None:
-        doc = {}
+    if doc is None:  # an empty file is a mistake (a save that went wrong), never "all defaults"
+        raise ConfigError(f"{file}: the file is empty; expected the runtime and promotion blocks "
+                          "(engine/config/config.yaml in the repo shows them)")
     runtime = doc.get("runtime") if isinstance(doc, dict) else None
     if isinstance(runtime, dict) or (isinstance(doc, dict) and runtime is None):
         runtime = dict(runtime or {})

@@ -181,3 +181,10 @@ def test_config_id_is_stable_and_sensitive():
     a = config_id({"x": 1, "y": [1, 2]})
     assert a == config_id({"y": [1, 2], "x": 1}) and len(a) == 8
     assert a != config_id({"x": 2, "y": [1, 2]})
+
+
+def test_an_empty_config_file_is_an_error_not_the_defaults(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("\n# nothing here\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: the file is empty; expected the runtime and promotion blocks"):
+        load_config(path, env={})
