@@ -51,12 +51,15 @@ class Clock:
     kind : "wall" | "replay"
         ``wall``: `time_fn` (:func:`time.time`); ``replay``: frozen at ``replay_ms``.
     replay_ms : int or None
-        For a replay clock, the moment it shows: the close of the sample's last candle.
+        For a replay clock, the moment it shows: the close of the data set's last candle.
+    note : str
+        What that moment is, for the dashboard (``last candle of the sample``).
     """
 
     kind: ClockKind = "wall"
     replay_ms: int | None = None
     time_fn: Callable[[], float] = field(default=time.time, compare=False, repr=False)
+    note: str = field(default="last candle of the sample", compare=False)
 
     @classmethod
     def wall(cls, time_fn: Callable[[], float] = time.time) -> Clock:
@@ -64,9 +67,9 @@ class Clock:
         return cls("wall", None, time_fn)
 
     @classmethod
-    def replay(cls, now_ms: int) -> "Clock":
-        """Return a clock frozen at `now_ms` (epoch ms UTC)."""
-        return cls("replay", int(now_ms))
+    def replay(cls, now_ms: int, note: str = "last candle of the sample") -> Clock:
+        """Return a clock frozen at `now_ms` (epoch ms UTC); `note` says what that moment is."""
+        return cls("replay", int(now_ms), note=note)
 
     def now_ms(self) -> int:
         """Return now in epoch milliseconds UTC."""
@@ -79,7 +82,7 @@ class Clock:
     def label(self) -> str:
         """Human words for the dashboard: ``"replay clock 2021-05-03 00:00 UTC"``."""
         if self.kind == "replay":
-            return f"replay clock {format_ms(self.replay_ms)} (last candle of the sample)"
+            return f"replay clock {format_ms(self.replay_ms)} ({self.note})"
         return f"wall clock {format_ms(self.now_ms())}"
 
     def as_dict(self) -> dict:

@@ -9,7 +9,7 @@ with its reason, together with the time and the ranking inputs.
 
 ``watchlist.json``::
 
-    {"generated_at_ms": 1620000000000, "source": "binance" | "offline sample",
+    {"generated_at_ms": 1620000000000, "source": "binance" | "offline sample" | "local data",
      "rank_by": "volume" | "spread", "quote": "USDT", "top_n": 10, "n_candidates": 412,
      "pairs": [{"pair": "BTCUSDT", "symbol": "BTC/USDT", "quote_volume_24h": 2.1e9,
                 "spread_pct": 0.0001, "bid": 56000.1, "ask": 56000.2}, ...],
@@ -33,6 +33,7 @@ from typing import Any, Literal
 import ccxt
 
 from engine import fileio
+from engine.data import local
 from engine.data.sample import sample_volumes
 from engine.exchange import client, retry as retry_policy
 from engine.errors import ConfigError
@@ -45,6 +46,8 @@ RANKS: tuple[str, ...] = ("volume", "spread")
 
 #: Source name written for the offline ranking (the dashboard's wording).
 OFFLINE_SOURCE = "offline sample"
+#: Source name written for the ranking of a local data set.
+LOCAL_SOURCE = "local data"
 
 #: USD stablecoins and fiat currencies: a pair of two of these is not a trading candidate.
 STABLE_OR_FIAT: frozenset[str] = frozenset({
@@ -145,7 +148,8 @@ def rank_tickers(
     Raises
     ------
     ConfigError
-        If `rank` or `top_n` is invalid.
+        If `rank` or `top_n` is invalid, or offline no pair of the bundled sample or of `local_dir`
+        is quoted in `quote` (the message names what is there).
     """
     _check_rank(rank, top_n)
     quote = quote.upper()
@@ -219,6 +223,8 @@ def refresh_watchlist(
     min_quote_volume_24h: float = 0.0,
     retry: retry_policy.RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    local_dir: str | os.PathLike | None = None,
+    timeframes: tuple[str, ...] = ("1m",),
 ) -> dict:
     """Rank pairs and write ``<reports_dir>/watchlist.json`` atomically; return what was written.
 
@@ -245,6 +251,12 @@ def refresh_watchlist(
         Retries of retryable ccxt errors on ``fetch_tickers``.
     sleep : callable
         Waits between retries.
+    local_dir : path, optional
+        With no exchange: rank the pairs that have candle files in this data folder
+        (``data_source: local``) by the quote volume of the last 24 h of their own candles
+        (:mod:`engine.data.local`), instead of the bundled sample's.
+    timeframes : tuple of str
+        With `local_dir`: the timeframes whose files count (the lowest one present is read).
 
     Returns
     -------
@@ -260,18 +272,29 @@ def refresh_watchlist(
     ExchangeError
         If the exchange refuses ``fetch_tickers``.
     ConfigError
-        If `rank` or `top_n` is invalid.
+        If `rank` or `top_n` is invalid, or offline no pair of the bundled sample or of `local_dir`
+        is quoted in `quote` (the message names what is there).
     """
     _check_rank(rank, top_n)
     generated = int(time.time() * 1000) if now_ms is None else int(now_ms)
     if exchange is None:
         if rank == "spread":
-            logger.warning("watchlist: the offline sample has no bid/ask quotes; ranking by 24 h volume instead")
-        volumes = sample_volumes(now_ms)
+            logger.warning("watchlist: the %s has no bid/ask quotes; ranking by 24 h volume instead",
+                           "local data" if local_dir is not None else "offline sample")
+        if local_dir is not None:
+            volumes = local.local_volumes(local_dir, local.local_pairs(local_dir, quote), timeframes)
+        else:
+            volumes = sample_volumes(now_ms)
+            quoted = [f for f in volumes if f.endswith(quote.upper())]
+            if not quoted:
+                raise ConfigError(f"quote {quote!r}: the bundled sample has no pair quoted in {quote.upper()}; its "
+                                  f"pairs are {', '.join(sorted(volumes))} (quote USDT). Set runtime.quote "
+                                  "(SCALP_QUOTE) to USDT, or import your own candles (data_source: local).")
         tickers = {folder_to_pair(f): {"quoteVolume": v} for f, v in volumes.items()}
         rows, excluded = rank_tickers(tickers, quote=quote, top_n=top_n, rank="volume",
                                       min_quote_volume_24h=min_quote_volume_24h)
-        source, rank_by, n_candidates = OFFLINE_SOURCE, "volume", len(volumes)
+        source = LOCAL_SOURCE if local_dir is not None else OFFLINE_SOURCE
+        rank_by, n_candidates = "volume", len(volumes)
     else:
         policy = retry or retry_policy.DEFAULT_RETRY
         client.ensure_markets(exchange, retry=policy, sleep=sleep)
