@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from engine import data as ds
@@ -42,7 +43,8 @@ def test_local_clock_is_the_close_of_the_newest_candle(store):
 
 def test_local_watchlist_ranks_by_the_files_own_volume(store, tmp_path):
     volumes = local.local_volumes(store, ["BTCUSDT", "SOLUSDT"], ("1m",))
-    btc = ds.load_sample("BTCUSDT").iloc[:3000].iloc[-1440:]
+    btc = ds.load_sample("BTCUSDT").iloc[:3000]
+    btc = btc[btc.index > btc.index[-1] + pd.Timedelta("1min") - pd.Timedelta("1D")]  # closed within 24 h
     assert volumes["BTCUSDT"] == pytest.approx(float((btc["close"] * btc["volume"]).sum()))
     watch = u.refresh_watchlist(None, tmp_path / "reports", quote="USDT", top_n=5, local_dir=store, timeframes=("1m",))
     assert watch["source"] == "local data" and {p["pair"] for p in watch["pairs"]} == {"BTCUSDT", "SOLUSDT"}
