@@ -45,7 +45,7 @@ from engine.data import known_gaps, store
 from engine.data.candles import candles_from_arrays, index_ms, validate_candles
 from engine.data.housekeeping import move_aside
 from engine.data.resample import find_gaps
-from engine.data.sample import SAMPLE_SOURCE, load_sample
+from engine.data.sample import load_sample, sample_set
 from engine.errors import ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError
 from engine.exchange.client import ensure_markets, exchange_limits, exchange_symbol
 from engine.exchange.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, translate
@@ -354,7 +354,7 @@ def backfill_pair(
             existing = store.read_or_quarantine(path, timeframe)
             stored_source = store.read_source(path) if existing is not None else None
             if existing is not None and stored_source != source:
-                if store.source_kind(stored_source) == SAMPLE_SOURCE:
+                if store.is_sample(stored_source):
                     logger.info("%s: the bundled sample's candles are replaced by %s candles (never mixed)",
                                 what, source)
                 else:  # never lost: the other source's file is kept beside it for the retention period
@@ -456,7 +456,7 @@ def backfill_pairs(
 
 
 def seed_from_sample(
-    data_dir: str | os.PathLike, pairs: Iterable[str], timeframes: Iterable[str]
+    data_dir: str | os.PathLike, pairs: Iterable[str], timeframes: Iterable[str], *, sample: str = "month"
 ) -> list[BackfillResult]:
     """Write the bundled real candles into the store (1m as shipped, higher TFs resampled).
 
@@ -473,7 +473,10 @@ def seed_from_sample(
     pairs : iterable of str
         Folder names or symbols; each must be bundled (engine.data.sample.sample_pairs()).
     timeframes : iterable of str
-        ``1m`` and multiples of it.
+        The sample's timeframe and multiples of it (``1m`` … for ``month``, ``1h`` … for ``long``).
+    sample : {"month", "long"}
+        Which bundled set (:mod:`engine.data.sample`); its candles carry its own source, so the two
+        sets are never merged into one file (switching replaces the other set's files).
 
     Returns
     -------
@@ -481,6 +484,7 @@ def seed_from_sample(
         One per pair × timeframe; ``error`` set for a pair that is not bundled; ``kept`` for a
         file of another source left as it was.
     """
+    source = sample_set(sample).source
     results: list[BackfillResult] = []
     timeframes = list(timeframes)
     for pair in pairs:
@@ -489,10 +493,10 @@ def seed_from_sample(
             path = store.candle_path(data_dir, folder, tf)
             corrupt_before = _corrupt_files(path)
             try:
-                candles = load_sample(folder, tf)
+                candles = load_sample(folder, tf, sample=sample)
                 with store.candle_lock(path):
-                    previous = store.read_source(path) if path.exists() else SAMPLE_SOURCE
-                    if store.source_kind(previous) != SAMPLE_SOURCE:
+                    previous = store.read_source(path) if path.exists() else source
+                    if not store.is_sample(previous):
                         logger.info("%s %s: kept the stored candles from %s; the sample never replaces them",
                                     folder, tf, previous or "an unknown source (your own file)")
                         rows, first, last = _summary(path, tf)
@@ -500,12 +504,12 @@ def seed_from_sample(
                             pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=previous or "unknown",
                             path=path, rows_total=rows, first_ms=first, last_ms=last, kept=True))
                         continue
-                    added = store.append_candles(path, candles, timeframe=tf, source=SAMPLE_SOURCE)
+                    added = store.append_candles(path, candles, timeframe=tf, source=source)
                     gaps = find_gaps(candles, tf)
-                    known_gaps.write_known_gaps(path, folder, tf, SAMPLE_SOURCE, gaps, int(time.time() * 1000))
+                    known_gaps.write_known_gaps(path, folder, tf, source, gaps, int(time.time() * 1000))
                 ts = index_ms(candles)
                 results.append(BackfillResult(
-                    pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=SAMPLE_SOURCE,
+                    pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=source,
                     path=path, rows_added=added, rows_total=len(candles), first_ms=int(ts[0]),
                     last_ms=int(ts[-1]), gaps=tuple(gaps),
                     quarantined=min(_corrupt_files(path) - corrupt_before, default=None),
@@ -514,7 +518,7 @@ def seed_from_sample(
             except EngineError as e:
                 logger.error("%s %s: seeding from the sample failed: %s", folder, tf, e)
                 results.append(BackfillResult(
-                    pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=SAMPLE_SOURCE,
+                    pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=source,
                     path=path, error=f"{folder} {tf}: {type(e).__name__}: {e}",
                 ))
     return results

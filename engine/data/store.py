@@ -126,6 +126,13 @@ def _remove_stale_tmp(path: Path) -> None:
         logger.debug("%s: removed %d stale temporary files", path, n)
 
 
+def is_sample(source: str | None) -> bool:
+    """True for candles a bundled sample wrote (``sample``, ``sample-long``): they can always be
+    written again from it, so replacing them loses nothing."""
+    kind = source_kind(source)
+    return kind == SAMPLE_KIND or kind.startswith(SAMPLE_KIND + "-")
+
+
 def source_kind(source: str | None) -> str:
     """Return the kind of a source for the no-mixing rule: ``"import"`` for every
     ``import:<file>``, ``"unknown"`` for None, else the source itself (``"sample"``, ``"binance"``)."""
@@ -397,7 +404,7 @@ def append_candles(
         if existing is not None and source is not None:
             stored_source = read_source(path)
             if source_kind(stored_source) != source_kind(source):
-                if source_kind(stored_source) == SAMPLE_KIND:
+                if is_sample(stored_source):
                     logger.info("%s: candles from %s replace the bundled sample's (never mixed)", path, source)
                 elif replace:
                     move_aside(path, "replaced", f"holds {stored_source or 'candles of unknown source'}; "

@@ -225,6 +225,7 @@ def refresh_watchlist(
     sleep: Callable[[float], None] = time.sleep,
     local_dir: str | os.PathLike | None = None,
     timeframes: tuple[str, ...] = ("1m",),
+    sample: str = "month",
 ) -> dict:
     """Rank pairs and write ``<reports_dir>/watchlist.json`` atomically; return what was written.
 
@@ -257,6 +258,8 @@ def refresh_watchlist(
         (:mod:`engine.data.local`), instead of the bundled sample's.
     timeframes : tuple of str
         With `local_dir`: the timeframes whose files count (the lowest one present is read).
+    sample : {"month", "long"}
+        Offline without `local_dir`: which bundled sample's pairs are ranked.
 
     Returns
     -------
@@ -284,7 +287,7 @@ def refresh_watchlist(
         if local_dir is not None:
             volumes = local.local_volumes(local_dir, local.local_pairs(local_dir, quote), timeframes)
         else:
-            volumes = sample_volumes(now_ms)
+            volumes = sample_volumes(now_ms, sample=sample)
             quoted = [f for f in volumes if f.endswith(quote.upper())]
             if not quoted:
                 raise ConfigError(f"quote {quote!r}: the bundled sample has no pair quoted in {quote.upper()}; its "

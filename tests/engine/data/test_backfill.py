@@ -368,7 +368,7 @@ def test_seed_from_sample_writes_resampled_files_with_source_and_gaps(tmp_path):
         assert ds.read_source(r.path) == "sample"
         assert len(r.gaps) == 2
     bad = [r for r in results if not r.ok]
-    assert len(bad) == 3 and "sample pair 'FOOUSDT': not bundled" in bad[0].error
+    assert len(bad) == 3 and "sample pair 'FOOUSDT': not in the month sample" in bad[0].error
     again = bf.seed_from_sample(tmp_path, ["BTCUSDT"], ["1m"])
     assert again[0].rows_added == 0 and not again[0].replaced
     gaps = known_gaps.list_known_gaps(tmp_path)

@@ -352,7 +352,7 @@ def test_sample_pairs_and_load_sample():
     copy = ds.load_sample("BTCUSDT")
     copy.iloc[0, 0] = -1
     assert ds.load_sample("BTCUSDT").iloc[0, 0] == 58720.45  # callers get copies
-    with pytest.raises(DataError, match=r"sample pair 'FOOUSDT': not bundled, expected one of ADAUSDT"):
+    with pytest.raises(DataError, match=r"sample pair 'FOOUSDT': not in the month sample, expected one of ADAUSDT"):
         ds.load_sample("FOOUSDT")
 
 
@@ -425,3 +425,29 @@ def test_property_appending_chunks_in_any_order_stores_the_union(candles, rng):
         added += ds.append_candles(path, candles, source="binance")  # everything again: nothing new
         assert added == len(candles)
         assert ds.read_candles(path).equals(candles)  # floats survive the CSV exactly (repr)
+
+
+def test_the_long_sample_is_real_1h_candles_and_never_merges_with_the_month(tmp_path):
+    from engine.data import backfill
+    from engine.data.sample import sample_clock, sample_set
+
+    long = sample_set("long")
+    assert len(long.pairs()) == 18 and long.timeframes_for(("1m", "5m")) == ("1h", "4h")
+    btc = ds.load_sample("BTCUSDT", sample="long")
+    assert ds.index_ms(btc)[0] == 1_621_555_200_000 and len(btc) == 42_401  # 2021-05-21 00:00, PROVENANCE.md
+    four = ds.load_sample("BTCUSDT", "4h", sample="long")
+    assert four["high"].iloc[0] == btc["high"].iloc[:4].max() and four["volume"].iloc[0] == btc["volume"].iloc[:4].sum()
+    assert sample_clock("long").now_ms() == 1_774_220_400_000 + 3_600_000  # close of 2026-03-22 23:00
+    matic = ds.load_sample("MATICUSDT", sample="long")  # supplement-B ends 2023-01-09: OLD on that clock
+    assert ds.index_ms(matic)[-1] < sample_clock("long").now_ms() - 365 * 86_400_000
+    with pytest.raises(DataError, match="timeframe 15m is below its 1h candles"):
+        ds.load_sample("BTCUSDT", "15m", sample="long")
+    with pytest.raises(ConfigError, match="sample 'year': expected one of month, long"):
+        ds.load_sample("BTCUSDT", sample="year")
+    # a month-sample 1h file is replaced (not merged) when the long sample seeds the same file
+    backfill.seed_from_sample(tmp_path, ["BTCUSDT"], ["1h"])
+    path = ds.candle_path(tmp_path, "BTCUSDT", "1h")
+    assert ds.read_source(path) == "sample"
+    [r] = backfill.seed_from_sample(tmp_path, ["BTCUSDT"], ["1h"], sample="long")
+    assert ds.read_source(path) == "sample-long" and ds.read_candles(path).equals(btc) and not r.kept
+    assert not list(path.parent.glob("*.replaced-*"))  # a sample's file is bundled: nothing to keep aside
