@@ -90,7 +90,10 @@ def build_parser() -> ArgumentParser:
                       help="an entry set, a signal or module:function (default: every entry set)")
     look.add_argument("--params", default=None, help="signal parameters as JSON (with a signal name)")
     look.add_argument("--entries", type=Path, default=None, help="entries_config.json to use")
-    look.add_argument("--cuts", type=int, default=50, help="random cut points (default 50)")
+    look.add_argument("--cuts", type=int, default=50,
+                      help="random cut points (default 50), besides cuts on signal bars and bars 1, 2, 4, 8 …")
+    look.add_argument("--seed", type=int, default=None,
+                      help="seed of the cut points (default: a new one each run, printed; pass it to replay a check)")
     look.add_argument("--pair", default="BTCUSDT", help="bundled sample pair to check on (default BTCUSDT)")
     look.add_argument("--csv", type=Path, default=None, help="check on this candle CSV instead (needs --tf)")
     look.add_argument("--tf", default=None, help="timeframe (default 1m)")
@@ -233,10 +236,12 @@ def _lookahead(args) -> int:
     else:
         raise ConfigError(f"--entry {args.entry!r}: expected an entry set of entries_config.json "
                           f"({', '.join(entries.entry_sets)}), a signal ({', '.join(signals.SIGNALS)}) or module:function")
-    reports = [check_lookahead(sig, candles, params, n_cuts=args.cuts, name=name) for name, sig, params in targets]
+    reports = [check_lookahead(sig, candles, params, n_cuts=args.cuts, seed=args.seed, name=name)
+               for name, sig, params in targets]
     if args.json:
-        print(json.dumps([{"entry_set": r.name, "bars": r.n_bars, "cuts": len(r.cuts), "entries": r.n_entries,
-                           "exits": r.n_exits, "lookahead": False} for r in reports], indent=1))
+        print(json.dumps([{"entry_set": r.name, "bars": r.n_bars, "cuts": len(r.cuts), "signal_cuts": r.n_signal_cuts,
+                           "seed": r.seed, "entries": r.n_entries, "exits": r.n_exits, "lookahead": False}
+                          for r in reports], indent=1))
     else:
         for r in reports:
             print(r)

@@ -37,7 +37,7 @@ def causal_function(candles: pd.DataFrame):
 @pytest.mark.parametrize("name", sorted(signals.SIGNALS))
 def test_every_registered_signal_is_causal(candles, name):
     report = check_lookahead(name, candles, None, n_cuts=40)
-    assert len(report.cuts) == 40 and report.n_entries > 0
+    assert len(report.cuts) >= 40 and report.n_entries > 0 and report.n_signal_cuts > 0
 
 
 @pytest.mark.parametrize("name", sorted(load_entries().entry_sets))
@@ -53,14 +53,17 @@ def test_peeking_fixture_is_caught_with_entry_set_bar_and_cut(candles):
     # the first cut's last bar is the one whose signal needs the removed next bar
     assert msg.startswith("peek: ") and "signal at bar" in msg and "cut after bar" in msg
     bar = int(msg.split("signal at bar ")[1].split(" ")[0])
-    cut = int(msg.split("cut after bar ")[1].split(":")[0])
+    cut = int(msg.split("cut after bar ")[1].split(" ")[0])
     assert bar == cut  # shift(-1) changes exactly the last bar before the cut
 
 
 def test_causal_function_passes_and_cuts_are_reproducible(candles):
     a = check_lookahead(causal_function, candles, n_cuts=10, seed=3)
     b = check_lookahead(causal_function, candles, n_cuts=10, seed=3)
-    assert a.cuts == b.cuts and a.name == "causal_function"
+    c = check_lookahead(causal_function, candles, n_cuts=10)
+    assert a.cuts == b.cuts and a.name == "causal_function" and a.seed == 3
+    assert c.seed != 3 or c.cuts != a.cuts  # a new seed each run, recorded in the report
+    assert {1, 2, 4, 8, 16, 32, 64} <= set(a.cuts)  # the early ladder catches back-filled warm-ups
 
 
 @pytest.mark.parametrize("call, exc, match", [
@@ -110,3 +113,44 @@ def test_cli_bad_flags(capsys, argv, match):
     assert cli.main(argv + ["-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1
+
+
+def test_a_signal_that_caches_values_from_its_first_call_is_caught(candles):
+    from tests.engine.backtest import peeking_signals
+
+    peeking_signals._CACHE.clear()
+    with pytest.raises(LookaheadError, match="cached_peek: entry signal at bar"):
+        check_lookahead(peeking_signals.cached_peek, candles, n_cuts=10, seed=1)
+
+
+def test_a_sparse_oracle_is_caught_in_at_least_19_of_20_seeds():
+    from tests.conftest import _read_sample
+    from tests.engine.backtest.peeking_signals import sparse_oracle
+
+    long = _read_sample("BTCUSDT").iloc[:20_000]
+    assert sparse_oracle(long)[0].sum() == 20  # about 20 entries in 20,000 bars, 5 bars ahead
+    caught = 0
+    for seed in range(20):
+        try:
+            check_lookahead(sparse_oracle, long, n_cuts=50, seed=seed)
+        except LookaheadError:
+            caught += 1
+    assert caught >= 19
+
+
+def test_a_backfilled_warm_up_is_caught(candles):
+    from tests.engine.backtest.peeking_signals import backfilled_warmup
+
+    for seed in range(5):
+        with pytest.raises(LookaheadError, match=r"backfilled_warmup: (entry|exit) signal at bar ([0-9]|[1-3][0-9]) "):
+            check_lookahead(backfilled_warmup, candles, n_cuts=50, seed=seed)
+
+
+def test_cuts_sit_on_signal_bars_and_the_early_ladder():
+    from engine.backtest.lookahead import cut_points
+
+    entries = np.zeros(1000, dtype=bool)
+    entries[[100, 500, 998, 999]] = True  # bar 999 cannot be a cut (the full series itself)
+    cuts, on = cut_points(entries, np.zeros(1000, bool), n_cuts=5, n_signal_cuts=10, seed=0)
+    assert on == 3 and {100, 500, 998} <= set(cuts.tolist()) and 999 not in cuts
+    assert {1, 2, 4, 8, 16, 32, 64, 128, 256, 512} <= set(cuts.tolist())  # the early ladder
