@@ -37,3 +37,11 @@ class TemporaryExchangeError(ExchangeError):
 
 class ExchangeUnreachableError(TemporaryExchangeError):
     """The exchange cannot be reached at all (no network, DNS failure, timeout)."""
+
+
+class PayloadError(EngineError):
+    """An order payload breaks a rule of the exchange (or of SCALP); the message names the rule."""
+
+
+class KillSwitchError(GuardError):
+    """The kill switch is on: no order leaves. Clear the switch file / flag to trade again."""
