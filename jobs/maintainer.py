@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.once:
             summary = cycle.run_once(settings, render=renderer, progress=True)
             if args.json:
-                print(json.dumps(summary.as_dict(), indent=1))
+                print(json.dumps(summary.to_json(), indent=1))
             return 0
         cycle.loop(settings, render=renderer, max_cycles=args.cycles)
         return 0
