@@ -39,8 +39,8 @@ def build_parser() -> ArgumentParser:
 
 
 def render_dashboard(runtime, *, strategies_path=None, urls=None):
-    """Render the dashboard with tools/render_report.py (imported here: tools sit above the engine)."""
-    from tools.render_report import render
+    """Render the dashboard with tools/render (imported here: tools sit above the engine)."""
+    from tools.render import render
 
     return render(runtime, strategies_path=strategies_path, repo_root=Path(__file__).resolve().parents[1], urls=urls)
 
