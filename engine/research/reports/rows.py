@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.clock import iso_ms
+from engine.errors import ConfigError
 from engine.fileio import json_safe
 from engine.markets import folder_to_pair
 from engine.records import Fields, Period
@@ -21,7 +22,7 @@ CURVES_DIR = "curves"
 def _symbol(pair: str) -> str:
     try:
         return folder_to_pair(pair)
-    except Exception:  # an unrecognised quote: the folder name is all there is
+    except ConfigError:  # an unrecognised quote: the folder name is all there is
         return pair
 
 
