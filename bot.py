@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         rt = settings.runtime
         setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")
-        from tools.render_report import render, write_dashboard_urls
+        from tools.render import render, write_dashboard_urls
 
         server = None if args.no_server else start_server(rt)
         tunnel = None

@@ -9,8 +9,11 @@ be reached (no network, DNS failure, timeout), logs one line, seeds the store fr
 real candles and switches to the replay clock (the close of the sample's last candle); ``sample``
 goes straight to the bundled candles; ``exchange`` never falls back.
 
-A failure in one pair is logged and recorded in ``status.json → errors``; the cycle goes on. A
-``ConfigError`` stops the cycle (nothing else can go right with a bad config).
+A failure in one pair is logged and recorded in ``status.json → errors``
+(:class:`~engine.research.reports.StageError`); the cycle goes on. A ``ConfigError`` stops the
+cycle (nothing else can go right with a bad config). ``status.json`` is a
+:class:`~engine.research.reports.CycleStatus`, written and read through
+:mod:`engine.research.reports`.
 """
 from __future__ import annotations
 
@@ -18,51 +21,70 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Protocol
 
 from engine import promotion, states
 from engine.clock import Clock, iso_ms
-from engine.config import AppConfig, Settings, load_strategies
+from engine.config import AppConfig, RuntimeConfig, Settings
 from engine.data import store, universe
 from engine.data.backfill import backfill_pair, seed_from_sample
 from engine.data.known_gaps import list_known_gaps
 from engine.data.sample import SAMPLE_SOURCE, sample_clock
 from engine.errors import ConfigError, EngineError, ExchangeUnreachableError, TemporaryExchangeError
 from engine.exchange import RetryPolicy, ensure_markets, make_exchange
-from engine.fileio import read_json, write_json
-from engine.research import run_research
+from engine.fileio import write_json
+from engine.records import Fields
+from engine.research import reports, run_research
+from engine.research.reports import ClockReading, CycleStatus, Gap, StageError, describe_source
+from engine.states import PairState
+from engine.strategy.promoted import load_strategies
+from engine.types import DataSource
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_SOURCE_LABEL = "offline sample"
-Renderer = Callable[..., Any]
+
+class Renderer(Protocol):
+    """Writes the dashboard after a cycle (``tools/render``; passed in by bot.py and the
+    maintainer, because tools import the engine, never the other way round)."""
+
+    def __call__(self, runtime: RuntimeConfig, *, strategies_path: Path | None = None,
+                 urls: Mapping[str, str | None] | None = None) -> Any: ...
 
 
 @dataclass
 class CycleSummary:
-    """What one cycle did (also written to ``reports/status.json``)."""
+    """What one cycle did, built up stage by stage (its status.json is :class:`CycleStatus`).
+
+    ``data_source`` is EXCHANGE online, SAMPLE offline on the bundled sample, STORED offline with
+    stored exchange candles kept; ``exchanges`` the ccxt ids involved.
+    """
 
     started_at_ms: int
+    clock: ClockReading
     finished_at_ms: int = 0
-    data_source: str = ""
-    clock: dict = field(default_factory=dict)
+    data_source: DataSource = DataSource.SAMPLE
+    exchanges: tuple[str, ...] = ()
     pairs: list[str] = field(default_factory=list)
     n_rows: int = 0
     n_candidates: int = 0
     n_promoted: int = 0
     n_active: int = 0
-    errors: list[dict] = field(default_factory=list)
-    states: list[dict] = field(default_factory=list)
+    errors: list[StageError] = field(default_factory=list)
+    states: list[PairState] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
+        """Wall time of the cycle in seconds."""
         return (self.finished_at_ms - self.started_at_ms) / 1000.0
 
-    def as_dict(self) -> dict:
+    def to_json(self) -> dict:
+        """Return the summary as printed by ``maintainer.py --once --json``."""
         return {"started_at_ms": self.started_at_ms, "finished_at_ms": self.finished_at_ms,
-                "duration_s": self.duration_s, "data_source": self.data_source, "clock": self.clock,
+                "duration_s": self.duration_s, "data_source": self.data_source.value,
+                "exchanges": list(self.exchanges), "clock": self.clock.to_json(),
                 "pairs": self.pairs, "n_rows": self.n_rows, "n_candidates": self.n_candidates,
-                "n_promoted": self.n_promoted, "n_active": self.n_active, "errors": self.errors}
+                "n_promoted": self.n_promoted, "n_active": self.n_active,
+                "errors": [e.to_json() for e in self.errors]}
 
 
 def open_exchange(cfg: AppConfig):
@@ -99,7 +121,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     settings : Settings
         config.yaml, entries_config.json and backtest_config.json, loaded
         (:func:`engine.config.load_settings`); nothing else is read to configure the cycle.
-    render : callable, optional
+    render : Renderer, optional
         ``render(runtime, strategies_path=..., urls=...)`` that writes the dashboard (passed in by
         bot.py and jobs/maintainer.py: tools import the engine, never the other way round).
     next_run_ms : int, optional
@@ -116,15 +138,16 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     cfg = settings.app
     rt = cfg.runtime
     entries, bt = settings.entries, settings.backtest
-    summary = CycleSummary(started_at_ms=Clock.wall().now_ms())
+    started_ms = Clock.wall().now_ms()
     for folder in (rt.data_dir, rt.reports_dir, rt.logs_dir, rt.public_dir):
         Path(folder).mkdir(parents=True, exist_ok=True)
 
     exchange = open_exchange(cfg)
     online = exchange is not None
     clock = Clock.wall() if online else sample_clock()
-    summary.data_source = rt.exchange if online else SAMPLE_SOURCE_LABEL
-    summary.clock = clock.as_dict()
+    summary = CycleSummary(started_at_ms=started_ms, clock=ClockReading.of(clock),
+                           data_source=DataSource.EXCHANGE if online else DataSource.SAMPLE,
+                           exchanges=(rt.exchange,) if online else ())
 
     # 1. watchlist
     try:
@@ -133,7 +156,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         pairs = [p["pair"] for p in watch["pairs"]]
     except EngineError as e:
         logger.error("watchlist refresh failed: %s; using the bundled pairs", e)
-        summary.errors.append({"pair": None, "timeframe": None, "stage": "watchlist", "message": str(e)})
+        summary.errors.append(StageError("watchlist", str(e)))
         watch = universe.refresh_watchlist(None, rt.reports_dir, quote=rt.quote, top_n=rt.topN, now_ms=clock.now_ms())
         pairs = [p["pair"] for p in watch["pairs"]]
     summary.pairs = pairs
@@ -145,13 +168,12 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         # offline, but real exchange candles are stored: they were kept (never replaced by the
         # sample), so "now" is the wall clock and those candles show their true age (OLD)
         clock = Clock.wall()
-        summary.clock = clock.as_dict()
-        summary.data_source = f"offline: stored {', '.join(sorted(set(kept.values())))} candles kept, sample for the rest"
+        summary.clock = ClockReading.of(clock)
+        summary.data_source, summary.exchanges = DataSource.STORED, tuple(sorted(set(kept.values())))
 
     # 3. research
     res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
-                       data_source=None, gap_policy=rt.gap_policy, progress=progress,
-                       workers=workers)
+                       gap_policy=rt.gap_policy, progress=progress, workers=workers)
     summary.errors.extend(res.errors)
     summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
 
@@ -165,7 +187,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     summary.n_active = len(load_strategies(rt.strategies_file))
     write_json(rt.reports_dir / "promotion.json", {
         "generated_at_ms": now_ms, "risk_mode": rt.risk_mode, "rules": cfg.rules.__dict__,
-        "decisions": [d.as_dict() for d in decisions]})
+        "decisions": [d.to_json() for d in decisions]})
 
     # 5. states and status
     summary.finished_at_ms = Clock.wall().now_ms()
@@ -178,19 +200,19 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         except Exception:  # the dashboard must never take the cycle down
             logger.exception("dashboard render failed")
     logger.info("cycle done in %.1f s: %s, %d pairs × %d TFs, %d rows, %d promoted, %d active, %d errors [%s]",
-                summary.duration_s, summary.data_source, len(pairs), len(rt.tf_list), summary.n_rows,
-                summary.n_promoted, summary.n_active, len(summary.errors), clock.label)
+                summary.duration_s, describe_source(summary.data_source, summary.exchanges), len(pairs),
+                len(rt.tf_list), summary.n_rows, summary.n_promoted, summary.n_active, len(summary.errors), clock.label)
     return summary
 
 
-def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict], dict[tuple[str, str], str]]:
+def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[StageError], dict[tuple[str, str], str]]:
     """Backfill from the exchange, or (offline) seed from the bundled sample.
 
     Offline, a file whose candles came from an exchange is kept as it is: the sample only seeds
     missing files and files it seeded before (nothing already stored is lost, no file mixes
     sources). Returns the per-pair errors and the kept files ``{(pair, tf): source}``.
     """
-    errors: list[dict] = []
+    errors: list[StageError] = []
     kept: dict[tuple[str, str], str] = {}
     if exchange is None:
         results = []
@@ -217,31 +239,31 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[dict],
                                                       now_ms=clock.now_ms()))
     for r in results:
         if r.error:
-            errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill", "message": str(r.error)})
+            errors.append(StageError("backfill", str(r.error), r.pair, r.timeframe))
         if r.quarantined:
-            errors.append({"pair": r.pair, "timeframe": r.timeframe, "stage": "backfill",
-                           "message": f"stored CSV failed validation, moved aside as {Path(str(r.quarantined)).name} and rebuilt"})
+            errors.append(StageError("backfill", f"stored CSV failed validation, moved aside as "
+                                                 f"{Path(str(r.quarantined)).name} and rebuilt", r.pair, r.timeframe))
     return errors, kept
 
 
-def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None) -> dict:
-    """Write ``reports/status.json``: cycle times, clock, source, states, gaps and errors."""
+def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None
+                 ) -> CycleStatus:
+    """Compute the states and write ``reports/status.json``: cycle times, clock, source, states,
+    gaps and errors (:class:`~engine.research.reports.CycleStatus`); return what was written."""
     rt = cfg.runtime
     strategies = load_strategies(rt.strategies_file)
-    pair_states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(), rt.age_mult)
-    summary.states = [s.as_dict() for s in pair_states]
-    watched = {(s.pair, s.timeframe) for s in pair_states}
-    gaps = [g for g in list_known_gaps(rt.data_dir) if (g["pair"], g["timeframe"]) in watched]
-    status = {
-        "cycle": {"started_at_ms": summary.started_at_ms, "finished_at_ms": summary.finished_at_ms,
-                  "started_at": iso_ms(summary.started_at_ms), "duration_s": summary.duration_s,
-                  "next_run_ms": next_run_ms},
-        "clock": clock.as_dict(), "data_source": summary.data_source, "risk_mode": rt.risk_mode,
-        "timeframes": list(rt.tf_list), "pairs": summary.pairs, "states": summary.states,
-        "errors": summary.errors, "gaps": gaps, "n_rows": summary.n_rows, "n_promoted": summary.n_promoted,
-        "n_active": summary.n_active,
-    }
-    write_json(rt.reports_dir / "status.json", status)
+    summary.states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(),
+                                           rt.age_mult)
+    watched = {(s.pair, s.timeframe) for s in summary.states}
+    gaps = [Gap.from_json(Fields(g, "known gaps")) for g in list_known_gaps(rt.data_dir)
+            if (g["pair"], g["timeframe"]) in watched]
+    status = CycleStatus(
+        started_at_ms=summary.started_at_ms, finished_at_ms=summary.finished_at_ms, next_run_ms=next_run_ms,
+        clock=ClockReading.of(clock), data_source=summary.data_source, exchanges=summary.exchanges,
+        risk_mode=rt.risk_mode, timeframes=tuple(rt.tf_list), pairs=tuple(summary.pairs),
+        states=tuple(summary.states), errors=tuple(summary.errors), gaps=tuple(gaps), n_rows=summary.n_rows,
+        n_candidates=summary.n_candidates, n_promoted=summary.n_promoted, n_active=summary.n_active)
+    reports.write_status(rt.reports_dir / reports.STATUS_FILE, status)
     return status
 
 
@@ -290,17 +312,12 @@ def loop(settings: Settings, *, render: Renderer | None = None, urls: dict | Non
 def _heartbeat(summary: CycleSummary, next_run_s: float) -> None:
     counts: dict[str, int] = {}
     for s in summary.states:
-        counts[s["state"]] = counts.get(s["state"], 0) + 1
-    last = {}
+        counts[s.state] = counts.get(s.state, 0) + 1
+    last: dict[str, int] = {}
     for s in summary.states:
-        if s["last_candle_ms"] is not None:
-            last[s["pair"]] = max(last.get(s["pair"], 0), s["last_candle_ms"])
+        if s.last_candle_ms is not None:
+            last[s.pair] = max(last.get(s.pair, 0), s.last_candle_ms)
     lasts = ", ".join(f"{p} {iso_ms(ms)[11:16]}" for p, ms in list(last.items())[:5])
     logger.info("heartbeat: %s | last candles %s%s | next run %s",
                 " ".join(f"{k}={v}" for k, v in sorted(counts.items())), lasts, " …" if len(last) > 5 else "",
                 iso_ms(int(next_run_s * 1000)))
-
-
-def read_status(reports_dir: Path) -> dict:
-    """Return the last cycle's status.json (empty dict when there is none)."""
-    return read_json(Path(reports_dir) / "status.json", default={}) or {}

@@ -9,17 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 from engine.data.store import candle_path, last_candle_ms
 from engine.markets import timeframe_to_ms
+from engine.records import Fields
+from engine.strategy.promoted import PromotedStrategy, active_keys
 
 State = Literal["MIS", "OLD", "DAT", "OK"]
+STATES: tuple[str, ...] = ("MIS", "OLD", "DAT", "OK")
 
 
 @dataclass(frozen=True)
 class PairState:
-    """The state of one (pair, timeframe) at a moment."""
+    """The state of one (pair, timeframe) at a moment.
+
+    Attributes
+    ----------
+    pair, timeframe : str
+        Folder name (``BTCUSDT``) and timeframe.
+    state : "MIS" | "OLD" | "DAT" | "OK"
+    last_candle_ms : int or None
+        Open time of the last stored candle (epoch ms UTC); None without a CSV.
+    rows : int or None
+        Candles in the CSV; None without one.
+    """
 
     pair: str
     timeframe: str
@@ -27,9 +41,16 @@ class PairState:
     last_candle_ms: int | None
     rows: int | None
 
-    def as_dict(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"pair", "timeframe", "state", "last_candle_ms", "rows"}`` (status.json → states)."""
         return {"pair": self.pair, "timeframe": self.timeframe, "state": self.state,
                 "last_candle_ms": self.last_candle_ms, "rows": self.rows}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> PairState:
+        """Read the form :meth:`to_json` writes; the reader's error names file and key."""
+        return cls(f.str("pair"), f.str("timeframe"), f.str("state", choices=STATES),
+                   f.int("last_candle_ms", optional=True, minimum=None), f.int("rows", optional=True))
 
 
 def classify(last_candle_ms: int | None, timeframe: str, now_ms: int, age_mult: float, has_strategy: bool) -> State:
@@ -57,16 +78,13 @@ def classify(last_candle_ms: int | None, timeframe: str, now_ms: int, age_mult: 
     return "OK" if has_strategy else "DAT"
 
 
-def active_keys(strategies: Iterable[dict], now_ms: int) -> set[tuple[str, str]]:
-    """Return the (pair, timeframe) keys that have a promoted strategy unexpired at `now_ms`."""
-    return {(s["pair"], s["timeframe"]) for s in strategies if int(s.get("expires_at_ms", 0)) > now_ms}
-
-
-def compute_states(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], strategies: list[dict],
-                   now_ms: int, age_mult: float) -> list[PairState]:
+def compute_states(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str],
+                   strategies: Iterable[PromotedStrategy], now_ms: int, age_mult: float) -> list[PairState]:
     """Return the state of every pair × timeframe, pairs outer, timeframes inner.
 
-    Reads only the tail of each CSV (:func:`engine.data.store.last_candle_ms`) and counts its rows.
+    A (pair, timeframe) with fresh candles is ``OK`` when one of `strategies` is promoted for it
+    and unexpired at `now_ms` (:func:`engine.strategy.promoted.active_keys`). Reads only the tail
+    of each CSV (:func:`engine.data.store.last_candle_ms`) and counts its rows.
     """
 
     active = active_keys(strategies, now_ms)

@@ -23,15 +23,38 @@ DATA_SOURCE_SETTINGS: tuple[str, ...] = ("auto", "exchange", "sample")
 
 
 class DataSource(str, Enum):
-    """Where the candles behind a result came from (recorded per candle file and per report row).
+    """Where the candles behind a result came from (a report row, a cycle's status).
 
-    ``EXCHANGE``: fetched through ccxt (the exchange id is recorded beside it); ``SAMPLE``: the
-    bundled real candles, on the replay clock; ``STORED``: exchange candles already in the store,
-    used offline (the exchange could not be reached this cycle); ``UNKNOWN``: a file without a
-    readable source record.
+    The closed choices that replace free text such as ``"offline sample"``; the words a reader
+    sees are made from them by :func:`engine.research.reports.describe_source`.
+
+    ``EXCHANGE``: fetched through ccxt (the exchange id is recorded beside it); for a cycle, the
+    exchange answered: live data on the wall clock. ``SAMPLE``: the bundled real candles, on the
+    replay clock. ``STORED``: a cycle ran offline (the exchange could not be reached) and kept
+    exchange candles already in the store (the sample seeds only what is missing); wall clock, so
+    the kept candles show their true age. ``UNKNOWN``: a candle file without a readable source
+    record.
     """
 
     EXCHANGE = "exchange"
     SAMPLE = "sample"
     STORED = "stored"
     UNKNOWN = "unknown"
+
+    @property
+    def is_live(self) -> bool:
+        """True only for candles fetched from the exchange (the dashboard's "live data" badge)."""
+        return self is DataSource.EXCHANGE
+
+    @classmethod
+    def of_candle_file(cls, recorded: str | None, *, sample_source: str = "sample") -> tuple[DataSource, str | None]:
+        """Return (source, exchange id) of a candle file from its recorded source (its sidecar).
+
+        ``"sample"`` → (SAMPLE, None); None → (UNKNOWN, None); an exchange id such as
+        ``"binance"`` → (EXCHANGE, "binance").
+        """
+        if recorded is None:
+            return cls.UNKNOWN, None
+        if recorded == sample_source:
+            return cls.SAMPLE, None
+        return cls.EXCHANGE, recorded

@@ -184,12 +184,14 @@ def _research(args) -> int:
                        clock=clock_for_run(rt.reports_dir), gap_policy=rt.gap_policy, progress=not args.quiet,
                        workers=args.workers, storage=args.storage, study_prefix=args.study_prefix)
     if args.json:
-        print(json.dumps(json_safe({"rows": res.rows, "candidates": res.candidates, "errors": res.errors}), indent=1))
+        print(json.dumps(json_safe({"rows": [r.to_json() for r in res.rows],
+                                    "candidates": [c.to_json() for c in res.candidates],
+                                    "errors": [e.to_json() for e in res.errors]}), indent=1))
     else:
         print(f"{len(res.rows)} rows, {len(res.candidates)} candidates, {len(res.errors)} errors → "
               f"{rt.reports_dir / 'summary.json'}")
         for e in res.errors:
-            print(f"error: {e['pair']} {e['timeframe']}: {e['message']}", file=sys.stderr)
+            print(f"error: {e.pair} {e.timeframe}: {e.message}", file=sys.stderr)
     return 0 if res.rows or not res.errors else 2
 
 

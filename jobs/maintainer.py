@@ -38,8 +38,8 @@ def build_parser() -> ArgumentParser:
 
 
 def render_dashboard(runtime, *, strategies_path=None, urls=None):
-    """Render the dashboard with tools/render_report.py (imported here: tools sit above the engine)."""
-    from tools.render_report import render
+    """Render the dashboard with tools/render (imported here: tools sit above the engine)."""
+    from tools.render import render
 
     return render(runtime, strategies_path=strategies_path, repo_root=Path(__file__).resolve().parents[1], urls=urls)
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.once:
             summary = cycle.run_once(settings, render=renderer, progress=True)
             if args.json:
-                print(json.dumps(summary.as_dict(), indent=1))
+                print(json.dumps(summary.to_json(), indent=1))
             return 0
         cycle.loop(settings, render=renderer, max_cycles=args.cycles)
         return 0

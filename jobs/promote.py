@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             source, args.strategies or rt.strategies_file, cfg.promotion[mode],
             risk_mode=mode, now_ms=now_ms, ttl_hours=rt.strategy_ttl_hours)
         if args.json:
-            print(json.dumps({"risk_mode": mode, "decisions": [d.as_dict() for d in decisions],
+            print(json.dumps({"risk_mode": mode, "decisions": [d.to_json() for d in decisions],
                               "active": len(strategies)}, indent=1))
         else:
             for d in decisions:

@@ -68,3 +68,28 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def make_candidate(pair: str = "BTCUSDT", timeframe: str = "5m", entry_set: str = "ema_cross", **metrics):
+    """Return a :class:`engine.research.reports.Candidate` as the research stage writes it, with
+    out-of-sample `metrics` over a good default (40 trades, PF 1.8, DD 5 %, Sharpe 2, win 55 %)."""
+    from engine.records import Period
+    from engine.research.reports import Candidate, curve_name
+    from engine.strategy.exits import Costs, ExitPlan
+    from engine.types import DataSource
+
+    good = {"n_trades": 40, "profit_factor": 1.8, "max_drawdown_pct": 5.0, "sharpe": 2.0, "win_rate_pct": 55.0,
+            "total_return_pct": 4.0}
+    return Candidate(
+        pair=pair, timeframe=timeframe, entry_set=entry_set, signal="ema_cross", params={"fast": 9, "slow": 21},
+        exit_plan=ExitPlan(), costs=Costs(), metrics={**good, **metrics}, in_sample=dict(good),
+        period=Period(1_617_321_600_000, 1_619_999_700_000), bars=8928, data_source=DataSource.SAMPLE, exchange=None,
+        config_id="0a88753b", curve=f"curves/{curve_name(pair, timeframe, entry_set)}", n_configs_tried=9,
+        deflated_sharpe=0.5)
+
+
+def write_candidates(path: Path, candidates) -> Path:
+    """Write a strategies.yml.next of `candidates` through the research stage's producer."""
+    from engine.research.reports import CandidatesReport, write_candidates as write
+
+    return write(path, CandidatesReport(1_620_000_000_000, "0a88753b", "sharpe", tuple(candidates)))

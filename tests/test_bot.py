@@ -54,7 +54,7 @@ def test_bot_once_runs_a_full_offline_cycle(scalp_env, tmp_path):
     strategies = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
     assert strategies and all(s["risk_mode"] == "aggressive" for s in strategies)
     status = json.loads((tmp_path / "reports" / "status.json").read_text())
-    assert status["data_source"] == "offline sample" and status["clock"]["kind"] == "replay"
+    assert status["data_source"] == "sample" and status["clock"]["kind"] == "replay"
     assert len(status["states"]) == 30 and {s["state"] for s in status["states"]} <= {"DAT", "OK"}
     html = (tmp_path / "public" / "dashboard.html").read_text()
     assert "offline sample" in html.lower()

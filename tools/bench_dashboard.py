@@ -94,7 +94,7 @@ def _run(args) -> int:
             label = str(public)
         else:
             from tests.tools.sample_inputs import write_sample_inputs
-            from tools.render_report import render
+            from tools.render import render
 
             rt = write_sample_inputs(Path(tmp))
             render(rt, strategies_path=rt.strategies_path, repo_root=Path(tmp))  # writes plotly.js once

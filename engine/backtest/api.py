@@ -25,7 +25,7 @@ from engine.backtest import metrics
 from engine.data.candles import check_bars, index_ms
 from engine.data.store import read_candles
 from engine.errors import ConfigError, DataError
-from engine.fileio import atomic_write_text, json_safe
+from engine.fileio import atomic_write_text
 from engine.markets import periods_per_year, timeframe_to_ms
 from engine.strategy import indicators_nb as indicators
 from engine.strategy import signals
@@ -134,25 +134,6 @@ class BacktestResult:
         frame = self.fills_frame() if per_leg else self.trades
         text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
         return atomic_write_text(Path(path), text, lock=False)
-
-    def curve_dict(self) -> dict[str, Any]:
-        """Return the ``reports/curves/<PAIR>_<TF>_<SET>.json`` mapping (contracts, Part C).
-
-        Keys ``timestamps_ms``, ``equity_quote``, ``drawdown_pct`` (positive, from the running
-        peak) and ``trades`` (``entry_ms entry_price exit_ms exit_price reason pnl_quote``),
-        JSON-safe.
-        """
-        eq = self.equity.to_numpy(dtype=np.float64)
-        peak = np.maximum.accumulate(eq) if eq.size else eq
-        dd = (peak - eq) / peak * 100.0 if eq.size else eq
-        ts = index_ms(self.equity.index)
-        trades = [
-            {"entry_ms": int(r.entry_ms), "entry_price": float(r.entry_price), "exit_ms": int(r.exit_ms),
-             "exit_price": float(r.exit_price), "reason": r.exit_reason, "pnl_quote": float(r.pnl_quote)}
-            for r in self.trades.itertuples()
-        ]
-        return json_safe({"timestamps_ms": ts.tolist(), "equity_quote": eq.tolist(),
-                                  "drawdown_pct": dd.tolist(), "trades": trades})
 
 
 def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:

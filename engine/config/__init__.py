@@ -7,7 +7,8 @@ Files (all validated on load, structure first, then relations):
   ``SCALP_DATA_DIR``, ``SCALP_TF_LIST=1m,5m``, ``SCALP_TOPN``, ``SCALP_HTML_PORT``).
 - ``entries_config.json``: entry sets (signal + default params) and the risk (exit) rules and costs.
 - ``backtest_config.json``: the search (grid / optuna), walk-forward folds and constraints.
-- ``engine/config/strategies.yml``: the promoted strategies.
+- ``engine/config/strategies.yml``: the promoted strategies, read and written by
+  :mod:`engine.strategy.promoted` (the record execution and the dashboard share).
 
 Every error is a :class:`~engine.errors.ConfigError` naming the file, the key path, the value found
 and what was expected, e.g. ``engine/config/config.yaml → runtime.tf_list[0] = '7x': expected one
@@ -24,10 +25,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from engine.clock import parse_iso_ms
 from engine.config import schema
 from engine.errors import ConfigError
-from engine.markets import timeframe_to_ms
 from engine.strategy import signals
 from engine.strategy.exits import COST_KEYS, Costs, ExitPlan
 from engine.config.models import (AppConfig, BacktestConfig, Constraints, EntriesConfig, EntrySet, OptunaConfig,
@@ -308,64 +307,6 @@ def expand_grid(space: Mapping[str, list]) -> list[dict[str, Any]]:
     for name, values in space.items():
         combos = [{**c, name: v} for c in combos for v in values]
     return combos
-
-
-# ---------------------------------------------------------------------------------------------
-# strategies.yml
-# ---------------------------------------------------------------------------------------------
-
-STRATEGY_REQUIRED = ("pair", "timeframe", "entry_set", "signal", "params", "promoted_at", "expires_at", "risk_mode")
-
-
-def load_strategies(path: Path | str | None = None) -> list[dict[str, Any]]:
-    """Load the promoted strategies of strategies.yml (a missing file means none).
-
-    Returns
-    -------
-    list of dict
-        Each with at least ``pair timeframe entry_set signal params promoted_at expires_at
-        risk_mode`` (times ISO 8601 UTC) and ``promoted_at_ms``/``expires_at_ms`` derived from
-        those ISO times (a stale ``*_ms`` in the file is overwritten: the ISO time rules).
-
-    Raises
-    ------
-    ConfigError
-        If the file is not YAML, has no ``strategies`` list, an entry lacks a required key, or a
-        time is not ISO 8601.
-    """
-    path = Path(path or STRATEGIES_YML)
-    if not path.exists():
-        return []
-    doc = _read_yaml(path)
-    file = _display(path)
-    if doc is None:
-        return []
-    if not isinstance(doc, dict) or not isinstance(doc.get("strategies", []), list):
-        raise ConfigError(f"{file} → strategies: expected a list of promoted strategies")
-    unknown = set(doc) - {"strategies", "updated_at"}
-    if unknown:
-        raise schema.unknown_key_error(file, "", sorted(unknown)[0], ["strategies", "updated_at"])
-    out = []
-    for i, item in enumerate(doc.get("strategies") or []):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{file} → strategies[{i}] = {item!r}: expected a mapping")
-        for key in STRATEGY_REQUIRED:
-            if key not in item:
-                raise ConfigError(f"{file} → strategies[{i}]: missing key {key!r}")
-        try:
-            timeframe_to_ms(item["timeframe"])
-        except ConfigError:
-            raise ConfigError(f"{file} → strategies[{i}].timeframe = {item['timeframe']!r}: expected one of 1m 5m 15m 1h 4h 1d") from None
-        if item["risk_mode"] not in schema.RISK_MODES:
-            raise ConfigError(f"{file} → strategies[{i}].risk_mode = {item['risk_mode']!r}: expected one of {', '.join(schema.RISK_MODES)}")
-        for key in ("promoted_at", "expires_at"):  # the ISO times are the truth; *_ms follow them
-            try:
-                item[f"{key}_ms"] = parse_iso_ms(item[key])
-            except (TypeError, ValueError):
-                raise ConfigError(f"{file} → strategies[{i}].{key} = {item[key]!r}: expected an ISO 8601 UTC time "
-                                  "like 2021-05-04T00:00:00Z") from None
-        out.append(item)
-    return out
 
 
 def config_id(*parts: Any) -> str:

@@ -197,13 +197,26 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
             f"{path} row {n_rows}: last line {last!r} has no line end (truncated write), "
             f"expected a complete row. {fix}"
         )
+    return _parse_candle_bytes(raw, path, timeframe, fix)
+
+
+def _parse_candle_bytes(raw: bytes, path: Path, timeframe: str | None, fix: str, first_row: int = 1,
+                        rows_of: str = "") -> pd.DataFrame:
+    """Parse and validate CSV bytes (header + complete rows) into a candle frame.
+
+    `first_row` is the 1-based data-row number of the first row in `raw` and `rows_of` a note
+    after it (``" of the last 200"``), so messages name rows as the file counts them.
+    """
+    def row_name(i: int) -> str:
+        return f"row {first_row + i}{rows_of}"
+
     step_ms = timeframe_to_ms(timeframe) if timeframe is not None else None
     fast = _read_fast(raw)
     if fast is not None:  # well-formed numbers: only the candle rules are left to check
         problem = _ohlcv_problem(fast[0], *fast[1:], step_ms)
         if problem is not None:
             row, column, found, expected = problem
-            raise DataError(f"{path} row {row + 1}: {column} {found}, expected {expected}. {fix}")
+            raise DataError(f"{path} {row_name(row)}: {column} {found}, expected {expected}. {fix}")
         return candles_from_arrays(*fast)
     try:
         frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
@@ -218,7 +231,7 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
     if bad_ts.any():
         row = int(np.flatnonzero(bad_ts)[0])
         raise DataError(
-            f"{path} row {row + 1}: timestamp {ts_text[row]!r}, expected an integer number of "
+            f"{path} {row_name(row)}: timestamp {ts_text[row]!r}, expected an integer number of "
             f"milliseconds (candle open time, UTC). {fix}"
         )
     ts = ts_num.to_numpy(dtype=np.int64)
@@ -229,13 +242,13 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{path} row {row + 1}: {col} {frame[col].iloc[row]!r}, expected a finite number. {fix}"
+                f"{path} {row_name(row)}: {col} {frame[col].iloc[row]!r}, expected a finite number. {fix}"
             )
         values.append(num)
     problem = _ohlcv_problem(ts, *values, step_ms)
     if problem is not None:
         row, column, found, expected = problem
-        raise DataError(f"{path} row {row + 1}: {column} {found}, expected {expected}. {fix}")
+        raise DataError(f"{path} {row_name(row)}: {column} {found}, expected {expected}. {fix}")
     return candles_from_arrays(ts, *values)
 
 
@@ -454,6 +467,77 @@ def last_candle_ms(path: str | os.PathLike) -> int | None:
         if field == b"timestamp":
             return None
     return None
+
+
+def read_tail_candles(path: str | os.PathLike, n: int, timeframe: str | None = None) -> pd.DataFrame:
+    """Read and validate the last `n` candles of a candle CSV, reading only the end of the file.
+
+    For charts of recent candles (the dashboard): a month of 1m candles costs a few KiB, not the
+    whole file. A ``.gz`` file is decompressed whole. The rows read are validated as
+    :func:`read_candles` validates a whole file (grid of `timeframe`, OHLC relations), with rows
+    named from the end (``row 3 of the last 200``).
+
+    Parameters
+    ----------
+    path : path
+        A candle CSV with the header ``timestamp,open,high,low,close,volume``.
+    n : int
+        Candles wanted (≥ 1); fewer when the file holds fewer.
+    timeframe : str, optional
+        As for :func:`read_candles` (default: from the file name).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`read_candles`: UTC DatetimeIndex of open times, float64 OHLCV, ascending; empty
+        when the file holds only the header.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, has another header, ends in a truncated row, or a row read is
+        malformed.
+    """
+    path = Path(path)
+    if timeframe is None:
+        timeframe = timeframe_of_path(path)
+    fix = f"Delete or move {path.name} aside and re-run the backfill (it is rebuilt)."
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                raw, whole = handle.read(), True
+        else:
+            with open(path, "rb") as handle:
+                head = handle.readline()
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                want = (n + 2) * 128  # candle rows are well under 128 bytes
+                while True:
+                    start = max(0, size - want)
+                    handle.seek(start)
+                    raw = handle.read()
+                    whole = start == 0
+                    if whole or raw.count(b"\n") > n + 1:
+                        break
+                    want *= 4
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such candle file. Run the backfill (or seed from the sample).") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e}). {fix}") from e
+    if whole:
+        head, _, raw = raw.partition(b"\n")
+        head += b"\n"
+    elif b"\n" in raw:
+        raw = raw.split(b"\n", 1)[1]  # the first line read may be cut
+    if head.decode("utf-8", "replace").strip() != CSV_HEADER:
+        raise DataError(f"{path} row 0 (header): found {head[:80].decode('utf-8', 'replace').strip()!r}, "
+                        f"expected {CSV_HEADER!r}. {fix}")
+    if raw and not raw.endswith(b"\n"):
+        last = raw.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
+        raise DataError(f"{path}: last line {last!r} has no line end (truncated write), expected a complete row. {fix}")
+    lines = raw.splitlines(keepends=True)[-n:] if n > 0 else []
+    return _parse_candle_bytes(CSV_HEADER.encode() + b"\n" + b"".join(lines), path, timeframe, fix,
+                               first_row=1, rows_of=f" of the last {len(lines)}")
 
 
 def _read_tail(path: Path) -> bytes:

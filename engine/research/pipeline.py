@@ -9,8 +9,12 @@ Writes, in ``reports_dir`` (DESIGN.md, "Reports"):
 - ``curves/<PAIR>_<TF>_<ENTRY SET>.json``: the out-of-sample equity curve, drawdown and trades of
   each candidate, for the dashboard.
 
+Each file is written through :mod:`engine.research.reports`, its one producer and reader
+(records :class:`~engine.research.reports.SummaryRow`, :class:`~engine.research.reports.Candidate`,
+:class:`~engine.research.reports.Curve`).
+
 One failing pair or timeframe (missing or corrupt CSV, too few candles) is logged and reported in
-the result's ``errors``; the others go on.
+the result's ``errors`` (:class:`~engine.research.reports.StageError`); the others go on.
 
 The (pair, timeframe) jobs run in this process or in a pool of ``workers`` processes; each job is
 deterministic (fixed seeds, no shared state), and results are gathered in job order, so the
@@ -28,35 +32,37 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from engine.clock import Clock, iso_ms
+from engine.clock import Clock
 from engine.config import BacktestConfig, EntriesConfig, config_id
 from engine.data import store
 from engine.data.resample import apply_gap_policy
 from engine.data.sample import SAMPLE_SOURCE
 from engine.errors import ConfigError, EngineError
-from engine.fileio import write_json, write_yaml
-from engine.markets import folder_to_pair, pair_to_folder
+from engine.fileio import json_safe
+from engine.markets import pair_to_folder
+from engine.records import Fields, Period
+from engine.research import reports
+from engine.research.reports import (CANDIDATES_FILE, CURVES_DIR, SUMMARY_COLUMNS, SUMMARY_FILE, Candidate,
+                                     CandidatesReport, ClockReading, Curve, FoldResult, StageError, SummaryReport,
+                                     SummaryRow, curve_name)
 from engine.research.search import SearchResult, contribute, search_entry_set
 from engine.research.studies import StudyOptions, open_storage
+from engine.types import DataSource
 
 logger = logging.getLogger(__name__)
 
-#: Columns of a summary.json row, in order (a test keeps this list honest).
-SUMMARY_COLUMNS = (
-    "pair", "symbol", "timeframe", "entry_set", "signal", "params", "exit_plan", "costs", "in_sample",
-    "out_of_sample", "walk_forward_efficiency", "folds", "n_configs_tried", "deflated_sharpe", "param_stability",
-    "search", "ambiguity", "period", "bars", "gap_policy", "data_source", "config_id",
-)
-CURVE_POINTS = 600  # equity points kept per curve file (the dashboard needs no more)
+__all__ = ["SUMMARY_COLUMNS", "ResearchResult", "default_workers", "research_config_id", "research_pair",
+           "run_research", "run_worker"]
 
 
 @dataclass
 class ResearchResult:
-    """What the research stage produced."""
+    """What the research stage produced: the summary rows, the best candidate per pair ×
+    timeframe, the per pair × timeframe errors, and the stage's wall time in seconds."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[SummaryRow] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    errors: list[StageError] = field(default_factory=list)
     duration_s: float = 0.0
 
 
@@ -79,11 +85,6 @@ def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
     return 1 if n <= 2 else n // 2
 
 
-def curve_name(pair: str, timeframe: str, entry_set: str) -> str:
-    """File name of a candidate's curve: ``BTCUSDT_5m_ema_cross.json``."""
-    return f"{pair_to_folder(pair)}_{timeframe}_{entry_set}.json"
-
-
 def _efficiency(is_m: dict, oos_m: dict, objective: str) -> float:
     a, b = is_m.get(objective), oos_m.get(objective)
     if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or a == 0:
@@ -92,18 +93,21 @@ def _efficiency(is_m: dict, oos_m: dict, objective: str) -> float:
 
 
 def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: EntriesConfig, bt: BacktestConfig,
-                  *, data_source: str, gap_policy: str, cfg_id: str, studies: StudyOptions | None = None,
-                  lower_candles: pd.DataFrame | None = None) -> list[tuple[dict, SearchResult]]:
+                  *, data_source: DataSource, exchange: str | None = None, gap_policy: str, cfg_id: str,
+                  studies: StudyOptions | None = None, lower_candles: pd.DataFrame | None = None
+                  ) -> list[tuple[SummaryRow, SearchResult]]:
     """Search every enabled entry set on one pair × timeframe; return (summary row, result) pairs.
 
-    Row keys: :data:`SUMMARY_COLUMNS`. ``n_configs_tried`` counts every configuration evaluated
-    over all folds; ``deflated_sharpe`` is the deflated Sharpe ratio of the out-of-sample returns
-    given those trials (:func:`engine.research.search.deflate_oos_sharpe`, Bailey & López de Prado 2014);
+    Rows: :class:`~engine.research.reports.SummaryRow` (JSON keys :data:`SUMMARY_COLUMNS`).
+    ``n_configs_tried`` counts every configuration evaluated over all folds; ``deflated_sharpe``
+    is the deflated Sharpe ratio of the out-of-sample returns given those trials
+    (:func:`engine.research.search.deflate_oos_sharpe`, Bailey & López de Prado 2014);
     ``param_stability`` the share of folds that chose the most frequent parameter set;
     ``search`` is ``"grid"`` or ``"optuna"``; ``costs`` the costs the search used
     (backtest_config.json ``costs`` when set, else the entry set's); ``ambiguity`` the
     out-of-sample bars where stop and target were both touched and how they were resolved
-    (replayed on `lower_candles`, the 1m candles, when given; else stop first).
+    (replayed on `lower_candles`, the 1m candles, when given; else stop first); `data_source`
+    and `exchange` where the candles came from (:meth:`engine.types.DataSource.of_candle_file`).
 
     Raises
     ------
@@ -111,42 +115,27 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
         If the candles cannot be searched (too short for the walk-forward folds).
     """
     out = []
-    period = {"first_ms": int(candles.index[0].value // 1_000_000), "last_ms": int(candles.index[-1].value // 1_000_000)}
+    period = Period(int(candles.index[0].value // 1_000_000), int(candles.index[-1].value // 1_000_000))
     for es in entries.enabled():
         res = search_entry_set(candles, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies,
                                lower_candles=lower_candles)
-        costs = bt.costs_for(es)
-        row = {
-            "pair": pair_to_folder(pair), "symbol": folder_to_pair(pair), "timeframe": timeframe,
-            "entry_set": es.name, "signal": es.signal, "params": res.params, "exit_plan": es.exit_plan.to_dict(),
-            "costs": {"fee_bps": costs.fee_bps, "slippage_bps": costs.slippage_bps},
-            "in_sample": res.in_sample, "out_of_sample": res.out_of_sample,
-            "walk_forward_efficiency": _efficiency(res.in_sample, res.out_of_sample, bt.objective),
-            "folds": res.folds, "n_configs_tried": res.n_configs_tried, "deflated_sharpe": res.deflated_sharpe,
-            "param_stability": res.param_stability, "search": res.folds[0]["search"],
-            "ambiguity": res.ambiguity,
-            "period": period, "bars": len(candles),
-            "gap_policy": gap_policy, "data_source": data_source, "config_id": cfg_id,
-        }
+        folds = tuple(_fold(d) for d in res.folds)
+        row = SummaryRow(
+            pair=pair_to_folder(pair), timeframe=timeframe, entry_set=es.name, signal=es.signal,
+            params=dict(res.params), exit_plan=es.exit_plan, costs=bt.costs_for(es),
+            in_sample=dict(res.in_sample), out_of_sample=dict(res.out_of_sample),
+            walk_forward_efficiency=_efficiency(res.in_sample, res.out_of_sample, bt.objective),
+            folds=folds, n_configs_tried=int(res.n_configs_tried), deflated_sharpe=float(res.deflated_sharpe),
+            param_stability=float(res.param_stability), search=folds[0].search, ambiguity=dict(res.ambiguity),
+            period=period, bars=len(candles), gap_policy=gap_policy, data_source=data_source, exchange=exchange,
+            config_id=cfg_id)
         out.append((row, res))
     return out
 
 
-def _curve(res: SearchResult) -> dict[str, Any]:
-    eq = res.oos_equity
-    step = max(1, int(np.ceil(len(eq) / CURVE_POINTS)))
-    idx = np.unique(np.r_[np.arange(0, len(eq), step), len(eq) - 1]) if len(eq) else np.array([], dtype=int)
-    values = eq.to_numpy(dtype=float)
-    peak = np.maximum.accumulate(values) if len(values) else values
-    dd = (values / peak - 1.0) * 100.0 if len(values) else values
-    trades = []
-    for t in res.oos_trades.itertuples(index=False):
-        d = t._asdict()
-        trades.append({"entry_ms": d["entry_ms"], "entry_price": d["entry_price"], "exit_ms": d["exit_ms"],
-                       "exit_price": d["exit_price"], "reason": d["exit_reasons"], "pnl_quote": d["pnl_quote"]})
-    return {"timestamps_ms": [int(eq.index[i].value // 1_000_000) for i in idx],
-            "equity_quote": [float(values[i]) for i in idx], "drawdown_pct": [float(dd[i]) for i in idx],
-            "trades": trades}
+def _fold(d: dict[str, Any]) -> FoldResult:
+    """The typed form of one fold of :func:`engine.research.search.search_entry_set`."""
+    return FoldResult.from_json(Fields(json_safe(d), "search result", f"folds[{d.get('fold')}]"))
 
 
 def research_config_id(entries: EntriesConfig, bt: BacktestConfig, gap_policy: str) -> str:
@@ -162,47 +151,46 @@ class _Job:
     timeframe: str
     entries: EntriesConfig
     bt: BacktestConfig
-    data_source: str | None
     gap_policy: str
     cfg_id: str
     studies: StudyOptions
 
 
-def _run_job(job: _Job) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Outcome:
+    """One (pair, timeframe) job's result: rows, the best candidate and its curve, or an error."""
+
+    rows: tuple[SummaryRow, ...] = ()
+    candidate: Candidate | None = None
+    curve: Curve | None = None
+    error: StageError | None = None
+
+
+def _run_job(job: _Job) -> _Outcome:
     """Research one (pair, timeframe): rows, the best candidate and its curve, or an error."""
     pair, tf = job.pair, job.timeframe
     path = store.candle_path(job.data_dir, pair, tf)
     try:
         candles = store.read_candles(path, tf)
         candles = apply_gap_policy(candles, tf, job.gap_policy)
-        source = job.data_source or _source_label(store.read_source(path))
-        pair_rows = research_pair(candles, pair, tf, job.entries, job.bt, data_source=source,
+        source, exchange = DataSource.of_candle_file(store.read_source(path), sample_source=SAMPLE_SOURCE)
+        pair_rows = research_pair(candles, pair, tf, job.entries, job.bt, data_source=source, exchange=exchange,
                                   gap_policy=job.gap_policy, cfg_id=job.cfg_id, studies=job.studies,
                                   lower_candles=_lower_candles(job.data_dir, pair, tf))
     except EngineError as e:
         logger.error("%s %s: research skipped: %s", pair, tf, e)
-        return {"error": {"pair": pair, "timeframe": tf, "stage": "backtest", "message": str(e)}}
+        return _Outcome(error=StageError("research", str(e), pair, tf))
     except Exception as e:  # a bug for one pair must not stop the cycle
         logger.exception("%s %s: research failed", pair, tf)
-        return {"error": {"pair": pair, "timeframe": tf, "stage": "backtest", "message": f"{type(e).__name__}: {e}"}}
+        return _Outcome(error=StageError("research", f"{type(e).__name__}: {e}", pair, tf))
     objective = job.bt.objective
-    best_row, best_res = max(pair_rows, key=lambda rr: (_score(rr[0]["in_sample"].get(objective))))
-    name = curve_name(pair, tf, best_row["entry_set"])
-    candidate = {
-        "pair": best_row["pair"], "symbol": best_row["symbol"], "timeframe": tf,
-        "entry_set": best_row["entry_set"], "signal": best_row["signal"], "params": best_row["params"],
-        "exit_plan": best_row["exit_plan"], "costs": best_row["costs"], "metrics": best_row["out_of_sample"],
-        "in_sample": best_row["in_sample"], "period": best_row["period"], "bars": best_row["bars"],
-        "data_source": best_row["data_source"], "config_id": job.cfg_id, "curve": f"curves/{name}",
-        "n_configs_tried": best_row["n_configs_tried"], "deflated_sharpe": best_row["deflated_sharpe"],
-        "ambiguity": best_row["ambiguity"],
-    }
-    oos = best_row["out_of_sample"]
+    best_row, best_res = max(pair_rows, key=lambda rr: _score(rr[0].in_sample.get(objective)))
+    oos = best_row.out_of_sample
     logger.info("%s %s: %d entry sets searched, best %s %s (OOS %s trades, Sharpe %s, deflated %s, %d configs) "
-                "[cfg %s]", pair, tf, len(pair_rows), best_row["entry_set"], best_row["params"], oos.get("n_trades"),
-                _fmt(oos.get("sharpe")), _fmt(best_row["deflated_sharpe"]), best_row["n_configs_tried"], job.cfg_id)
-    return {"rows": [row for row, _ in pair_rows], "candidate": candidate, "curve_name": name,
-            "curve": _curve(best_res)}
+                "[cfg %s]", pair, tf, len(pair_rows), best_row.entry_set, best_row.params, oos.get("n_trades"),
+                _fmt(oos.get("sharpe")), _fmt(best_row.deflated_sharpe), best_row.n_configs_tried, job.cfg_id)
+    return _Outcome(rows=tuple(row for row, _ in pair_rows), candidate=Candidate.from_row(best_row),
+                    curve=Curve.from_equity(best_res.oos_equity, best_res.oos_trades))
 
 
 def _lower_candles(data_dir: Path, pair: str, timeframe: str) -> pd.DataFrame | None:
@@ -226,7 +214,7 @@ def _init_pool_worker(threads: int) -> None:
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[dict[str, Any]]:
+def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[_Outcome]:
     """Run `jobs` in this process (workers 1) or a spawn pool; results in job order."""
     if workers <= 1 or len(jobs) <= 1:
         out = []
@@ -239,7 +227,7 @@ def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[dict[str, Any]]:
     from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    results: list[_Outcome | None] = [None] * len(jobs)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_pool_worker, initargs=(threads,)) as pool:
         futures = {pool.submit(_run_job, job): i for i, job in enumerate(jobs)}
@@ -254,7 +242,7 @@ def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[dict[str, Any]]:
 
 
 def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timeframes: Iterable[str],
-                 entries: EntriesConfig, bt: BacktestConfig, *, clock: Clock, data_source: str | None = None,
+                 entries: EntriesConfig, bt: BacktestConfig, *, clock: Clock,
                  gap_policy: str = "skip", progress: bool = False, workers: int | None = None,
                  storage: str | None = None, study_prefix: str = "scalp") -> ResearchResult:
     """Search every pair × timeframe × entry set and write summary.json, strategies.yml.next, curves.
@@ -268,10 +256,8 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     pairs, timeframes : iterables of str
         Folder names or symbols; ccxt timeframes.
     clock : Clock
-        Stamps ``generated_at_ms``.
-    data_source : str, optional
-        ``"offline sample"`` or the exchange id, recorded in every row; default: each file's
-        recorded source (its sidecar).
+        Stamps ``generated_at_ms``. Each row records its candle file's source (its sidecar:
+        :meth:`engine.types.DataSource.of_candle_file`).
     gap_policy : "skip" | "ffill"
         How missing candles are treated (stated in every row).
     progress : bool
@@ -294,12 +280,12 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     t0 = time.perf_counter()
     cfg_id = research_config_id(entries, bt, gap_policy)
     result = ResearchResult()
-    curves_dir = Path(reports_dir) / "curves"
+    curves_dir = Path(reports_dir) / CURVES_DIR
     n_workers = int(workers or bt.workers or default_workers(mode=bt.mode))
     studies = StudyOptions(storage_url=storage, prefix=study_prefix, chunk=1 if storage else None)
     if storage:
         open_storage(storage)  # fails early on a bad URL, and creates a new database's tables once
-    jobs = [_Job(Path(data_dir), pair_to_folder(p), tf, entries, bt, data_source, gap_policy, cfg_id, studies)
+    jobs = [_Job(Path(data_dir), pair_to_folder(p), tf, entries, bt, gap_policy, cfg_id, studies)
             for p in pairs for tf in timeframes]
     bar = _progress(len(jobs), progress, f"research ({bt.mode}, {n_workers} worker{'s' if n_workers > 1 else ''})")
     try:
@@ -307,27 +293,23 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     finally:
         if bar is not None:
             bar.close()
-    curves: dict[str, dict] = {}
     for out in outcomes:
-        if "error" in out:
-            result.errors.append(out["error"])
+        if out.error is not None:
+            result.errors.append(out.error)
             continue
-        result.rows.extend(out["rows"])
-        result.candidates.append(out["candidate"])
-        curves[out["curve_name"]] = out["curve"]
-    now_ms = clock.now_ms()
-    for name, curve in curves.items():
-        write_json(curves_dir / name, curve, indent=None)
+        assert out.candidate is not None and out.curve is not None
+        result.rows.extend(out.rows)
+        result.candidates.append(out.candidate)
+        reports.write_curve(curves_dir / curve_name(out.candidate.pair, out.candidate.timeframe,
+                                                    out.candidate.entry_set), out.curve)
+    reading = ClockReading.of(clock)
     result.duration_s = time.perf_counter() - t0
-    write_json(Path(reports_dir) / "summary.json", {
-        "generated_at_ms": now_ms, "generated_at": iso_ms(now_ms), "config_id": cfg_id,
-        "data_source": data_source or ", ".join(sorted({r["data_source"] for r in result.rows})) or None,
-        "clock": clock.as_dict(), "objective": bt.objective, "mode": bt.mode, "workers": n_workers,
-        "research_s": round(result.duration_s, 3), "rows": result.rows, "errors": result.errors})
-    write_yaml(Path(reports_dir) / "strategies.yml.next", {
-        "generated_at": iso_ms(now_ms), "config_id": cfg_id, "objective": bt.objective,
-        "candidates": result.candidates},
-        header="# Best candidate per pair × timeframe (chosen in-sample); promotion judges out_of_sample metrics.\n")
+    reports.write_summary(Path(reports_dir) / SUMMARY_FILE, SummaryReport(
+        generated_at_ms=reading.now_ms, config_id=cfg_id, clock=reading, objective=bt.objective, mode=bt.mode,
+        workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors)))
+    reports.write_candidates(Path(reports_dir) / CANDIDATES_FILE, CandidatesReport(
+        generated_at_ms=reading.now_ms, config_id=cfg_id, objective=bt.objective,
+        candidates=tuple(result.candidates)))
     logger.info("research: %d rows, %d candidates, %d errors in %.1f s (%s, %d worker%s) [cfg %s]", len(result.rows),
                 len(result.candidates), len(result.errors), result.duration_s, bt.mode, n_workers,
                 "s" if n_workers > 1 else "", cfg_id)
@@ -387,12 +369,6 @@ def run_worker(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[str], 
             logger.warning("worker: %d studies still running elsewhere after %.0f s; stopping", pending, max_idle_s)
             return pending
         time.sleep(poll_s)
-
-
-def _source_label(source: str | None) -> str:
-    if source in (None, SAMPLE_SOURCE):
-        return "offline sample" if source else "unknown"
-    return source
 
 
 def _score(x: Any) -> float:

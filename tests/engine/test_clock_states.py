@@ -57,3 +57,23 @@ def test_clock_for_run_is_the_last_cycles_clock(tmp_path):
     assert clock_for_run(tmp_path).kind == "wall"
     (tmp_path / "status.json").write_text("{half a file")
     assert clock_for_run(tmp_path).kind == "wall"
+
+
+def test_states_of_a_store_with_promoted_strategy_records(tmp_path):
+    from engine import promotion
+    from engine.data import backfill
+    from engine.records import Fields
+    from engine.states import PairState, compute_states
+    from tests.conftest import make_candidate
+
+    backfill.seed_from_sample(tmp_path, ["BTCUSDT"], ["15m"])
+    now = 1_620_000_000_000  # the replay clock: the close of the sample's last candle
+    live = promotion.promote(make_candidate("BTCUSDT", "15m"), risk_mode="aggressive", now_ms=now - 1, ttl_hours=1)
+    gone = promotion.promote(make_candidate("BTCUSDT", "5m"), risk_mode="aggressive", now_ms=now - 7_200_000,
+                             ttl_hours=1)
+    states = compute_states(tmp_path, ["BTCUSDT", "ETHUSDT"], ["5m", "15m"], [live, gone], now, 5)
+    assert [(s.pair, s.timeframe, s.state) for s in states] == [
+        ("BTCUSDT", "5m", "MIS"), ("BTCUSDT", "15m", "OK"), ("ETHUSDT", "5m", "MIS"), ("ETHUSDT", "15m", "MIS")]
+    ok = states[1]
+    assert ok.last_candle_ms == now - 900_000 and ok.rows == 2948
+    assert PairState.from_json(Fields(ok.to_json(), "status.json", "states[1]")) == ok

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.config import (REPO_ROOT, expand_grid, load_backtest, load_config, load_entries, load_strategies,
-                           config_id)
+from engine.config import REPO_ROOT, config_id, expand_grid, load_backtest, load_config, load_entries
 from engine.config import schema
 from engine.errors import ConfigError
 
@@ -163,18 +162,6 @@ def test_bad_backtest_config(tmp_path, patch, match):
 def test_expand_grid_row_major():
     assert expand_grid({"fast": [5, 9], "slow": [21, 50]}) == [
         {"fast": 5, "slow": 21}, {"fast": 5, "slow": 50}, {"fast": 9, "slow": 21}, {"fast": 9, "slow": 50}]
-
-
-def test_strategies_file_validation(tmp_path):
-    assert load_strategies(tmp_path / "none.yml") == []
-    path = write_yaml(tmp_path / "s.yml", {"strategies": [{"pair": "BTCUSDT"}]})
-    with pytest.raises(ConfigError, match=r"strategies\[0\]: missing key 'timeframe'"):
-        load_strategies(path)
-    good = {"pair": "BTCUSDT", "timeframe": "5m", "entry_set": "ema_cross", "signal": "ema_cross", "params": {},
-            "promoted_at": "2021-05-03T00:00:00Z", "expires_at": "2021-05-04T00:00:00Z", "risk_mode": "yolo"}
-    with pytest.raises(ConfigError, match=r"strategies\[0\].risk_mode = 'yolo'"):
-        load_strategies(write_yaml(tmp_path / "s.yml", {"strategies": [good]}))
-    assert load_strategies(write_yaml(tmp_path / "s.yml", {"strategies": [{**good, "risk_mode": "balanced"}]}))[0]["pair"] == "BTCUSDT"
 
 
 def test_config_id_is_stable_and_sensitive():

@@ -4,22 +4,18 @@ from __future__ import annotations
 import math
 
 import pytest
-import yaml
 
 from engine import promotion
-from engine.config import PromotionRules, load_config, load_strategies
-from engine.errors import ConfigError
+from engine.config import PromotionRules, load_config
+from engine.errors import DataError
+from engine.strategy.promoted import PromotedStrategy, drop_expired, load_strategies, save_strategies
+from tests.conftest import make_candidate, write_candidates
 
 NOW = 1_620_000_000_000  # 2021-05-03 00:00 UTC
 RULES = load_config(env={}).promotion
 
 GOOD = {"n_trades": 40, "profit_factor": 1.8, "max_drawdown_pct": 5.0, "sharpe": 2.0, "win_rate_pct": 55.0,
         "total_return_pct": 4.0}
-
-
-def cand(pair="BTCUSDT", tf="5m", **metrics):
-    return {"pair": pair, "timeframe": tf, "entry_set": "ema_cross", "signal": "ema_cross",
-            "params": {"fast": 9, "slow": 21}, "metrics": {**GOOD, **metrics}}
 
 
 @pytest.mark.parametrize("mode, metrics, ok", [
@@ -30,7 +26,7 @@ def cand(pair="BTCUSDT", tf="5m", **metrics):
     ("balanced", {**GOOD, "sharpe": 0.6, "n_trades": 15}, True),
     ("aggressive", {**GOOD, "n_trades": 5, "sharpe": 0.0, "profit_factor": 1.0, "win_rate_pct": 20.0}, True),
     ("aggressive", {**GOOD, "n_trades": 4}, False),
-    ("aggressive", {**GOOD, "sharpe": None}, False),
+    ("aggressive", {**GOOD, "sharpe": math.nan}, False),
     ("aggressive", {**GOOD, "sharpe": -0.1}, False),
 ])
 def test_rules_per_mode(mode, metrics, ok):
@@ -44,63 +40,59 @@ def test_reasons_name_every_failed_rule():
 
 def test_undefined_profit_factor_with_only_winners_passes_but_with_no_trades_fails():
     rules = PromotionRules(1.0, 50.0, -10.0, 0, 0.0)
-    assert promotion.check_rules({**GOOD, "profit_factor": None}, rules) == []
+    assert promotion.check_rules({**GOOD, "profit_factor": math.nan}, rules) == []
     assert "profit factor undefined" in promotion.check_rules(
         {**GOOD, "n_trades": 0, "profit_factor": math.nan, "total_return_pct": 0.0}, rules)
 
 
+def _held(pair: str, promoted_at: int, expires_at: int) -> PromotedStrategy:
+    return promotion.promote(make_candidate(pair), risk_mode="aggressive", now_ms=promoted_at,
+                             ttl_hours=(expires_at - promoted_at) / 3_600_000)
+
+
 def test_promote_file_merges_with_ttl_and_drops_expired(tmp_path):
-    next_path = tmp_path / "strategies.yml.next"
-    next_path.write_text(yaml.safe_dump({"candidates": [cand("BTCUSDT"), cand("ETHUSDT", n_trades=1)]}))
+    next_path = write_candidates(tmp_path / "strategies.yml.next",
+                                 [make_candidate("BTCUSDT"), make_candidate("ETHUSDT", n_trades=1)])
     strat = tmp_path / "strategies.yml"
-    old = {**cand("XRPUSDT"), "promoted_at": "2021-05-01T00:00:00Z", "expires_at": "2021-05-02T23:59:59Z",
-           "risk_mode": "aggressive"}
-    kept = {**cand("ADAUSDT"), "promoted_at": "2021-05-02T00:00:00Z", "expires_at": "2021-05-03T01:00:00Z",
-            "risk_mode": "aggressive"}
-    strat.write_text(yaml.safe_dump({"strategies": [old, kept]}))
+    old = _held("XRPUSDT", NOW - 2 * 86_400_000, NOW - 1_000)   # expired a second ago
+    kept = _held("ADAUSDT", NOW - 86_400_000, NOW + 3_600_000)  # expires in an hour
+    save_strategies(strat, [old, kept], NOW - 86_400_000)
     decisions, active = promotion.promote_file(next_path, strat, RULES["aggressive"], risk_mode="aggressive",
                                                now_ms=NOW, ttl_hours=24)
+    assert [type(d) for d in decisions] == [promotion.PromotionDecision] * 2
     assert [d.promoted for d in decisions] == [True, False]
-    assert [s["pair"] for s in active] == ["ADAUSDT", "BTCUSDT"]
+    assert [s.pair for s in active] == ["ADAUSDT", "BTCUSDT"]
     stored = load_strategies(strat)
-    btc = next(s for s in stored if s["pair"] == "BTCUSDT")
-    assert btc["promoted_at"] == "2021-05-03T00:00:00Z" and btc["expires_at"] == "2021-05-04T00:00:00Z"
-    assert btc["expires_at_ms"] - btc["promoted_at_ms"] == 24 * 3_600_000
-    assert btc["risk_mode"] == "aggressive"
-    assert promotion.expire_file(strat, NOW + 3_600_000)[0]["pair"] == "ADAUSDT"
-    assert [s["pair"] for s in load_strategies(strat)] == ["BTCUSDT"]
+    assert stored == active
+    btc = next(s for s in stored if s.pair == "BTCUSDT")
+    assert (btc.promoted_at_ms, btc.expires_at_ms, btc.risk_mode) == (NOW, NOW + 24 * 3_600_000, "aggressive")
+    # the promoted record carries what the candidate was scored with and where it came from
+    cand = make_candidate("BTCUSDT")
+    assert (btc.exit_plan, btc.costs, btc.params, btc.metrics) == (cand.exit_plan, cand.costs, cand.params, cand.metrics)
+    assert (btc.config_id, btc.period, btc.bars, btc.curve) == (cand.config_id, cand.period, cand.bars, cand.curve)
+    text = strat.read_text()
+    assert "promoted_at: '2021-05-03T00:00:00Z'" in text and "expires_at: '2021-05-04T00:00:00Z'" in text
+    assert "_ms" not in text.split("strategies:")[1].split("period:")[0]  # ISO in the file, ms in memory
+    assert [s.pair for s in promotion.expire_file(strat, NOW + 3_600_000)] == ["ADAUSDT"]
+    assert [s.pair for s in load_strategies(strat)] == ["BTCUSDT"]
 
 
 def test_bad_candidates_file_leaves_strategies_untouched(tmp_path):
     strat = tmp_path / "strategies.yml"
     strat.write_text("strategies: []\n")
     bad = tmp_path / "next"
-    bad.write_text("candidates: [{pair: BTCUSDT}]\n")
-    with pytest.raises(ConfigError, match=r"candidates\[0\]: missing key 'timeframe'"):
+    bad.write_text("generated_at: '2021-05-03T00:00:00Z'\nconfig_id: x\nobjective: sharpe\n"
+                   "candidates: [{pair: BTCUSDT}]\n")
+    with pytest.raises(DataError, match=r"next → candidates\[0\]: missing key 'timeframe'"):
         promotion.promote_file(bad, strat, RULES["aggressive"], risk_mode="aggressive", now_ms=NOW, ttl_hours=1)
-    with pytest.raises(ConfigError, match="file not found"):
-        promotion.promote_file(tmp_path / "nope", strat, RULES["aggressive"], risk_mode="aggressive", now_ms=NOW, ttl_hours=1)
+    with pytest.raises(DataError, match="nope: file not found; run the research first"):
+        promotion.promote_file(tmp_path / "nope", strat, RULES["aggressive"], risk_mode="aggressive", now_ms=NOW,
+                               ttl_hours=1)
     assert strat.read_text() == "strategies: []\n"
 
 
-def test_expiry_follows_the_iso_expires_at(tmp_path):
-    """strategies.yml documents promoted_at/expires_at (ISO); a hand-edited file without the *_ms
-    twins, or with stale ones, must expire by the ISO time."""
-    base = {"entry_set": "ema_cross", "signal": "ema_cross", "params": {}, "risk_mode": "aggressive",
-            "promoted_at": "2021-05-02T00:00:00Z", "expires_at": "2021-05-10T00:00:00Z"}
-    path = tmp_path / "s.yml"
-    path.write_text(yaml.safe_dump({"strategies": [
-        {**base, "pair": "BTCUSDT", "timeframe": "5m"},                                # no *_ms at all
-        {**base, "pair": "ETHUSDT", "timeframe": "5m", "expires_at_ms": NOW - 86_400_000},  # stale twin
-        {**base, "pair": "XRPUSDT", "timeframe": "5m", "expires_at": "2021-05-02T12:00:00Z"}]}))
-    loaded = load_strategies(path)
-    assert [s["expires_at_ms"] for s in loaded][:2] == [1620604800000, 1620604800000]
-    kept, expired = promotion.drop_expired(loaded, NOW)
-    assert [s["pair"] for s in kept] == ["BTCUSDT", "ETHUSDT"] and [s["pair"] for s in expired] == ["XRPUSDT"]
-    from engine.states import active_keys
-
-    assert active_keys(loaded, NOW) == {("BTCUSDT", "5m"), ("ETHUSDT", "5m")}
-    path.write_text(yaml.safe_dump({"strategies": [{**base, "pair": "BTCUSDT", "timeframe": "5m",
-                                                    "expires_at": "next tuesday"}]}))
-    with pytest.raises(ConfigError, match=r"strategies\[0\].expires_at = 'next tuesday': expected an ISO 8601"):
-        load_strategies(path)
+def test_expiry_is_on_the_cycle_clock():
+    s = _held("BTCUSDT", NOW - 3_600_000, NOW)
+    assert not s.is_expired(NOW - 1) and s.is_expired(NOW)
+    kept, expired = drop_expired([s, _held("ETHUSDT", NOW, NOW + 60_000)], NOW)
+    assert [x.pair for x in kept] == ["ETHUSDT"] and [x.pair for x in expired] == ["BTCUSDT"]

@@ -30,7 +30,7 @@ def test_research_writes_one_row_per_pair_tf_entry_set(seeded, capsys):
     assert len(keys) == len(summary["rows"])
     for row in summary["rows"]:
         assert tuple(row) == SUMMARY_COLUMNS  # the documented column list stays honest
-        assert row["data_source"] == "offline sample"
+        assert (row["data_source"], row["exchange"]) == ("sample", None)
         assert set(row["out_of_sample"]) >= {"n_trades", "win_rate_pct", "profit_factor", "max_drawdown_pct",
                                              "sharpe", "total_return_pct", "expectancy_pct", "exposure_pct"}
         assert row["bars"] > 1000 and row["period"]["first_ms"] < row["period"]["last_ms"]

@@ -40,9 +40,8 @@ def test_cycle_drops_expired_and_records_states(scalp_env, tmp_path, monkeypatch
     monkeypatch.setenv("SCALP_TOPN", "1")
     monkeypatch.setenv("SCALP_TF_LIST", "15m")
     expired = {"pair": "XRPUSDT", "timeframe": "15m", "entry_set": "ema_cross", "signal": "ema_cross", "params": {},
-               "promoted_at": "2021-04-01T00:00:00Z", "expires_at": "2021-04-02T00:00:00Z",
-               "expires_at_ms": 1617321600000, "risk_mode": "aggressive"}
-    (tmp_path / "strategies.yml").write_text(yaml.safe_dump({"strategies": [expired]}))
+               "promoted_at": "2021-04-01T00:00:00Z", "expires_at": "2021-04-02T00:00:00Z", "risk_mode": "aggressive"}
+    (tmp_path / "strategies.yml").write_text(yaml.safe_dump({"strategies": [expired]}))  # as a person writes it
     summary = cycle.run_once(load_settings())
     stored = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
     assert all(s["pair"] != "XRPUSDT" for s in stored)
@@ -69,12 +68,12 @@ def test_offline_cycle_never_replaces_stored_exchange_candles(scalp_env, tmp_pat
     before = path.read_bytes()
     summary = cycle.run_once(load_settings())
     assert path.read_bytes() == before and datastore.read_source(path) == "binance"
-    assert summary.clock["kind"] == "wall"  # the kept candles age on the wall clock: OLD, honestly
+    assert summary.clock.kind == "wall"  # the kept candles age on the wall clock: OLD, honestly
     status = json.loads((tmp_path / "reports" / "status.json").read_text())
     assert status["states"][0]["state"] == "OLD"
-    assert "stored binance candles kept" in status["data_source"]
+    assert (status["data_source"], status["exchanges"]) == ("stored", ["binance"])  # offline, not live
     rows = json.loads((tmp_path / "reports" / "summary.json").read_text())["rows"]
-    assert rows and {r["data_source"] for r in rows} == {"binance"}
+    assert rows and {(r["data_source"], r["exchange"]) for r in rows} == {("exchange", "binance")}
 
 
 def test_rank_flag_is_an_override_every_reload_keeps(scalp_env, tmp_path, monkeypatch, capsys):

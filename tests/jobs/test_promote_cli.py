@@ -6,18 +6,11 @@ import json
 import yaml
 
 from jobs import promote
-
-GOOD = {"n_trades": 40, "profit_factor": 1.8, "max_drawdown_pct": 5.0, "sharpe": 2.0, "win_rate_pct": 55.0,
-        "total_return_pct": 4.0}
+from tests.conftest import make_candidate, write_candidates
 
 
 def test_promote_cli_json(scalp_env, tmp_path, capsys):
-    src = tmp_path / "next.yml"
-    src.write_text(yaml.safe_dump({"candidates": [
-        {"pair": "BTCUSDT", "timeframe": "5m", "entry_set": "ema_cross", "signal": "ema_cross",
-         "params": {"fast": 9, "slow": 21}, "metrics": GOOD},
-        {"pair": "ETHUSDT", "timeframe": "5m", "entry_set": "ema_cross", "signal": "ema_cross",
-         "params": {"fast": 9, "slow": 21}, "metrics": {**GOOD, "n_trades": 10}}]}))
+    src = write_candidates(tmp_path / "next.yml", [make_candidate("BTCUSDT"), make_candidate("ETHUSDT", n_trades=10)])
     assert promote.main(["--source", str(src), "--risk-mode", "conservative", "--now-ms", "1620000000000",
                          "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -7,7 +7,7 @@ when ``CI=true`` (then missing means failure).
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from engine.publish.server import load_or_create_token, serve_public
-from tests.tools.sample_inputs import PAIRS, PROMOTED
+from engine.research import reports
+from tests.tools.sample_inputs import PAIRS
+
+pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -52,16 +55,17 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def served(sample_inputs_dir, tmp_path_factory):
-    """Render the realistic inputs once and serve them on a free loopback port."""
+def served(sample_inputs, tmp_path_factory):
+    """Render the producers' inputs once and serve them on a free loopback port."""
     from types import SimpleNamespace
 
-    from tools.render_report import render
+    from tools.render import render
 
     root = tmp_path_factory.mktemp("browser") / "run"
-    shutil.copytree(sample_inputs_dir, root)
+    shutil.copytree(sample_inputs.root, root)
     rt = SimpleNamespace(data_dir=root / "data", reports_dir=root / "reports", logs_dir=root / "logs",
-                         public_dir=root / "public", quote="USDT", strategies_path=root / "strategies.yml", root=root)
+                         public_dir=root / "public", quote="USDT", strategies_path=root / "strategies.yml", root=root,
+                         promoted=sample_inputs.promoted)
     render(rt, strategies_path=rt.strategies_path, repo_root=root)
     token = load_or_create_token(root / ".dashboard_token")
     server = serve_public(rt.public_dir, "127.0.0.1", 0, token=token)
@@ -105,7 +109,7 @@ def test_dashboard_in_chromium(browser, served, size):
         page.screenshot(path=str(ARTIFACTS / f"dashboard-{size}-top.png"))
         # every chart draws (lazy: each is scrolled into view)
         n = _draw_every_chart(page)
-        assert n == 2 * len(PROMOTED)
+        assert n == 2 * len(served.promoted)
         assert page.eval_on_selector_all(".chart", "cs => cs.filter(c => c.querySelector('.main-svg')).length") == n
         assert page.eval_on_selector_all(".chart", "cs => cs.filter(c => c.dataset.state !== 'drawn').length") == 0
         # charts fit their card: no chart wider than the viewport
@@ -134,7 +138,7 @@ def test_dashboard_in_chromium(browser, served, size):
         assert _column(page, 0) == sorted(_column(page, 0), key=lambda s: s.replace("★", "").strip().lower())
         # ... and filters
         page.fill("#q", "eth donchian")
-        assert _column(page, 0) == ["ETH/USDT"] * 3 and set(_column(page, 2)) == {"donchian"}
+        assert _column(page, 0) == ["ETH/USDT"] * 3 and set(_column(page, 2)) == {"donchian_breakout"}
         assert page.inner_text("#row-count") == "3 of 150 rows"
         page.fill("#q", "")
         page.locator('.fchip[data-tf="15m"]').click()
@@ -157,7 +161,7 @@ def test_dashboard_in_chromium(browser, served, size):
 
 
 def test_open_page_reloads_onto_a_new_render_keeping_scroll(browser, served):
-    from tools.render_report import render
+    from tools.render import render
 
     ctx, page, problems = _open(browser, served.server.url + "?poll=1", "phone")
     try:
@@ -166,10 +170,9 @@ def test_open_page_reloads_onto_a_new_render_keeping_scroll(browser, served):
         page.fill("#q", "btc")
         y = page.evaluate("window.scrollY")
         assert y > 1000
-        status = served.reports_dir / "status.json"
-        data = json.loads(status.read_text())
-        data["cycle"]["duration_s"] = 99.0
-        status.write_text(json.dumps(data))
+        path = served.reports_dir / reports.STATUS_FILE  # the next cycle took 99 s
+        status = reports.read_status(path)
+        reports.write_status(path, dataclasses.replace(status, finished_at_ms=status.started_at_ms + 99_000))
         with page.expect_navigation(timeout=15_000):
             render(served, strategies_path=served.strategies_path, repo_root=served.root)
         page.wait_for_load_state("load")

@@ -451,3 +451,24 @@ def test_the_long_sample_is_real_1h_candles_and_never_merges_with_the_month(tmp_
     [r] = backfill.seed_from_sample(tmp_path, ["BTCUSDT"], ["1h"], sample="long")
     assert ds.read_source(path) == "sample-long" and ds.read_candles(path).equals(btc) and not r.kept
     assert not list(path.parent.glob("*.replaced-*"))  # a sample's file is bundled: nothing to keep aside
+
+
+def test_tail_reader_reads_the_last_candles_as_the_whole_file_reader(tmp_path):
+    from engine.data import backfill
+    from engine.data.store import read_tail_candles
+
+    backfill.seed_from_sample(tmp_path, ["BTCUSDT"], ["1m"])
+    path = ds.candle_path(tmp_path, "BTCUSDT", "1m")
+    whole = ds.read_candles(path, "1m")
+    assert read_tail_candles(path, 200).equals(whole.iloc[-200:])
+    assert read_tail_candles(path, 10**6).equals(whole)  # more than the file holds: all of it
+    gz = ds.SAMPLE_DIR / "BTCUSDT" / "1m.csv.gz"
+    assert read_tail_candles(gz, 3).equals(ds.read_candles(gz).iloc[-3:])
+    lines = path.read_text().splitlines()
+    lines[-2] = lines[-2].split(",")[0] + ",abc,1,1,1,1"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"1m.csv row 199 of the last 200: open 'abc', expected a finite number"):
+        read_tail_candles(path, 200)
+    path.write_text("\n".join(lines)[:-3])  # a truncated last row
+    with pytest.raises(DataError, match="has no line end"):
+        read_tail_candles(path, 200)

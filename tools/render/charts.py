@@ -1,0 +1,110 @@
+"""Chart data of a promoted strategy: its equity curve and drawdown, recent candles and trades.
+
+The numbers are the stored ones; only the number of points changes (display downsampling).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from engine.data.candles import index_ms
+from engine.research.reports import Curve
+from tools.render.format import sig
+
+#: Maximum points per equity/drawdown series sent to the browser (display only).
+MAX_CURVE_POINTS = 400
+
+
+def downsample_curve(ts: Sequence[int], equity: Sequence[float], drawdown: Sequence[float] | None,
+                     max_points: int = MAX_CURVE_POINTS) -> tuple[list[int], list[float], list[float] | None]:
+    """Reduce an equity curve for display, keeping each bucket's extremes.
+
+    Parameters
+    ----------
+    ts : sequence of int, length n
+        Bar times in epoch ms, ascending.
+    equity : sequence of float, length n
+        Equity in quote currency.
+    drawdown : sequence of float or None, length n
+        Drawdown in percent below the running peak, positive as stored (:class:`Curve`).
+    max_points : int
+        Upper bound on returned points.
+
+    Returns
+    -------
+    (ts, equity, drawdown)
+        At most `max_points` points: per bucket the bars of minimum and maximum equity (in time
+        order), the drawdown of both the deepest in the bucket; first and last bar always kept.
+        Equity rounded to 0.01. The drawdown comes back **negated** (-3.2 for 3.2 % below the
+        peak), rounded to 0.001, because the chart draws it as an area below zero.
+    """
+    m = len(ts)
+    eq = [float(x) for x in equity]
+    dd = [float(x) for x in drawdown] if drawdown is not None else None
+    if m <= max_points:
+        idx = list(range(m))
+        dd_out = dd
+    else:
+        buckets = max(1, (max_points - 2) // 2)  # two points per bucket, plus first and last bar
+        size = m / buckets
+        idx, dd_out = [], [] if dd is not None else None
+        for b in range(buckets):
+            lo, hi = int(b * size), int((b + 1) * size) if b < buckets - 1 else m
+            if hi <= lo:
+                continue
+            seg = range(lo, hi)
+            i_min = min(seg, key=eq.__getitem__)
+            i_max = max(seg, key=eq.__getitem__)
+            picks = sorted({i_min, i_max} | ({0} if b == 0 else set()) | ({m - 1} if b == buckets - 1 else set()))
+            idx.extend(picks)
+            if dd is not None and dd_out is not None:
+                dd_out.extend([max(dd[lo:hi])] * len(picks))
+    t_out = [int(ts[i]) for i in idx]
+    e_out = [round(eq[i], 2) for i in idx]
+    d_out = [-round(v, 3) for v in dd_out] if dd_out is not None else None
+    return t_out, e_out, d_out
+
+
+def candle_columns(candles: pd.DataFrame) -> dict[str, list]:
+    """Return candles as chart columns ``{"t": [ms], "o", "h", "l", "c"}`` (prices to 7 digits)."""
+    t = index_ms(candles).tolist()
+    return {"t": t, **{k: [sig(float(v)) for v in candles[col].to_numpy()]
+                       for k, col in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"))}}
+
+
+def build_chart_payload(curve: Curve | None, candles: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Return the chart data of one promoted strategy, or None when there is nothing to draw.
+
+    Returns
+    -------
+    dict or None
+        ``{"equity": {"t", "e", "d"} | None, "candles": {"t","o","h","l","c"} | None,
+        "entries": {"t","p","txt"}, "exits": {"t","p","txt"}, "n_trades_window", "n_trades_total"}``:
+        the downsampled curve (:func:`downsample_curve`; ``d`` negated for drawing), the recent
+        candles, and a mark for each stored trade entry and exit inside the candle window.
+    """
+    equity = None
+    trades = curve.trades if curve is not None else ()
+    if curve is not None and curve.timestamps_ms:
+        t, e, d = downsample_curve(curve.timestamps_ms, curve.equity_quote, curve.drawdown_pct)
+        equity = {"t": t, "e": e, "d": d}
+    cols = candle_columns(candles) if candles is not None and len(candles) else None
+    entries: dict[str, list] = {"t": [], "p": [], "txt": []}
+    exits: dict[str, list] = {"t": [], "p": [], "txt": []}
+    if cols:
+        first, last = cols["t"][0], cols["t"][-1]
+        for tr in trades:
+            if first <= tr.entry_ms <= last:
+                entries["t"].append(tr.entry_ms)
+                entries["p"].append(sig(tr.entry_price))
+                entries["txt"].append(f"entry {sig(tr.entry_price)}")
+            if first <= tr.exit_ms <= last:
+                exits["t"].append(tr.exit_ms)
+                exits["p"].append(sig(tr.exit_price))
+                exits["txt"].append(f"{tr.reason} {sig(tr.exit_price)} · PnL {tr.pnl_quote:+.2f}")
+    if equity is None and cols is None:
+        return None
+    return {"equity": equity, "candles": cols, "entries": entries, "exits": exits,
+            "n_trades_window": len(entries["t"]), "n_trades_total": len(trades)}

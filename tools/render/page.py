@@ -1,0 +1,206 @@
+"""The page model: typed inputs → the template context (plain dicts and strings).
+
+Header (mode, clock, cycle), state grid, promoted-strategy cards, summary table, watchlist, gaps
+and errors, later-stage tables and the log tail. Every number is a stored one, formatted.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.research.reports import ClockReading, describe_source
+from engine.types import DataSource
+from tools.render.format import (DASH, cell_text, fmt_duration, fmt_exit_plan, fmt_ms, fmt_num, fmt_params,
+                                 fmt_relative, fmt_short, fmt_value, fmt_volume, folder, slug, symbol,
+                                 timeframe_order)
+from tools.render.readers import Inputs
+
+#: Rows of a later-stage table shown.
+MAX_OPTIONAL_ROWS = 50
+STATE_CODES: tuple[tuple[str, str], ...] = (
+    ("OK", "fresh candles and a promoted, unexpired strategy"),
+    ("DAT", "fresh candles, no promoted strategy"),
+    ("OLD", "last candle older than age_mult × timeframe"),
+    ("MIS", "no candle file"),
+)
+#: Summary-table metrics: (key in in_sample / out_of_sample, column label with unit, decimals).
+TABLE_METRICS: tuple[tuple[str, str, int], ...] = (
+    ("total_return_pct", "Return [%]", 2),
+    ("profit_factor", "Profit factor", 2),
+    ("sharpe", "Sharpe (ann.)", 2),
+    ("max_drawdown_pct", "Max DD [%]", 2),
+    ("n_trades", "Trades", 0),
+    ("win_rate_pct", "Win rate [%]", 1),
+)
+#: Card metrics (out-of-sample headline, in-sample beside it).
+CARD_METRICS: tuple[tuple[str, str, int], ...] = TABLE_METRICS + (
+    ("expectancy_pct", "Expectancy [%/trade]", 3),
+    ("exposure_pct", "Exposure [%]", 1),
+)
+#: Metrics where a smaller value is better (the table sorts them ascending on the first tap).
+LOWER_IS_BETTER = frozenset({"max_drawdown_pct"})
+
+
+def header_mode(source: DataSource | None, exchanges: tuple[str, ...] = ()) -> tuple[str, str]:
+    """Return (badge text, CSS class) of the data source of the last cycle.
+
+    Only candles fetched from the exchange this cycle are live (``live data · binance``,
+    ``mode-live``); the bundled sample and stored exchange candles kept offline are offline
+    (``mode-offline``); no cycle yet is ``mode-none``.
+    """
+    if source is None:
+        return "waiting for the first cycle", "mode-none"
+    text = describe_source(source, exchanges)
+    if source.is_live:
+        return f"live data · {text}", "mode-live"
+    if source is DataSource.UNKNOWN:
+        return "unknown data source", "mode-none"
+    return text, "mode-offline"
+
+
+def _header(inputs: Inputs, now_ms: int) -> tuple[dict[str, Any], ClockReading | None]:
+    status, summary = inputs.status, inputs.summary
+    clock = status.clock if status else (summary.clock if summary else None)
+    mode, mode_class = header_mode(status.data_source if status else None, status.exchanges if status else ())
+    last_ms = status.finished_at_ms if status else None
+    next_ms = status.next_run_ms if status else None
+    header = {
+        "mode": mode, "mode_class": mode_class,
+        "clock_kind": {"replay": "replay clock", "wall": "wall clock"}[clock.kind] if clock else "clock",
+        "clock_label": (clock.label or fmt_ms(clock.now_ms)) if clock else "not yet",
+        "clock_now": fmt_ms(clock.now_ms) if clock else DASH,
+        "last_ms": last_ms, "next_ms": next_ms, "last_txt": fmt_short(last_ms, now_ms),
+        "next_txt": fmt_short(next_ms, now_ms), "duration": fmt_duration(status.duration_s) if status else DASH,
+        "has_cycle": status is not None, "clock_is_wall": clock is None or clock.kind != "replay",
+    }
+    return header, clock
+
+
+def _grid(inputs: Inputs) -> dict | None:
+    status = inputs.status
+    if status is None or not status.states:
+        return None
+    tfs, pairs = list(status.timeframes), list(status.pairs)
+    cells: dict[tuple[str, str], dict] = {}
+    for st in status.states:
+        if folder(st.pair) not in {folder(p) for p in pairs}:
+            pairs.append(st.pair)
+        if st.timeframe not in tfs:
+            tfs.append(st.timeframe)
+        detail = f"{symbol(st.pair)} {st.timeframe}: {st.state}"
+        last = st.last_candle_ms
+        detail += f" · last candle {fmt_ms(last)}" if last is not None else " · no candles stored"
+        if st.rows is not None:
+            detail += f" · {st.rows} rows"
+        cells[(folder(st.pair), st.timeframe)] = {"code": st.state, "label": st.state, "detail": detail}
+    tfs.sort(key=timeframe_order)
+    rows = [{"pair": symbol(p), "cells": [cells.get((folder(p), tf)) or {
+        "code": "UNK", "label": "?", "detail": f"{symbol(p)} {tf}: no state reported"} for tf in tfs]}
+        for p in pairs]
+    counts = {code: sum(1 for c in cells.values() if c["code"] == code) for code, _ in STATE_CODES}
+    return {"tfs": tfs, "rows": rows, "counts": counts}
+
+
+def _table(inputs: Inputs, promoted_keys: set[tuple[str, str, str]]) -> dict | None:
+    summary = inputs.summary
+    if summary is None:
+        return None
+    sharpe_col = [k for k, _, _ in TABLE_METRICS].index("sharpe")
+    rows = []
+    for r in summary.rows:
+        notes: list[str | None] = [None] * len(TABLE_METRICS)
+        # beside the OOS Sharpe: its deflated Sharpe ratio and how many configurations were tried
+        notes[sharpe_col] = f"DSR {fmt_num(r.deflated_sharpe, 2)} · {r.n_configs_tried} tried"
+        rows.append({"pair": r.symbol, "tf": r.timeframe, "entry_set": r.entry_set, "params": fmt_params(r.params),
+                     "promoted": (r.pair, r.timeframe, r.entry_set) in promoted_keys,
+                     "cells": [(fmt_num(r.out_of_sample.get(k), d), fmt_num(r.in_sample.get(k), d))
+                               for k, _, d in TABLE_METRICS],
+                     "notes": notes})
+    rows.sort(key=lambda x: (x["pair"], timeframe_order(x["tf"]), x["entry_set"]))
+    return {"rows": rows, "metrics": [(label, dec, k in LOWER_IS_BETTER) for k, label, dec in TABLE_METRICS],
+            "tfs": sorted({r["tf"] for r in rows}, key=timeframe_order),
+            "generated": fmt_ms(summary.generated_at_ms), "config_id": summary.config_id}
+
+
+def _cards(inputs: Inputs, ref_ms: int, clock_is_wall: bool) -> list[dict]:
+    cards = []
+    for s in inputs.strategies:
+        expired = s.is_expired(ref_ms)
+        cards.append({
+            "id": slug(s.pair, s.timeframe, s.entry_set), "pair": s.symbol, "tf": s.timeframe,
+            "entry_set": s.entry_set, "signal": s.signal, "params": fmt_params(s.params),
+            "exit_plan": fmt_exit_plan(s.exit_plan), "risk_mode": s.risk_mode,
+            "metrics": [(label, fmt_num(s.metrics.get(k), d), fmt_num(s.in_sample.get(k), d))
+                        for k, label, d in CARD_METRICS],
+            "promoted_txt": fmt_ms(s.promoted_at_ms), "expires_ms": s.expires_at_ms,
+            "expires_txt": fmt_ms(s.expires_at_ms), "expired": expired,
+            "expires_rel": ("expired " if expired else "expires ") + fmt_relative(s.expires_at_ms, ref_ms)
+                           + ("" if clock_is_wall else " (replay clock)"),
+            "strategy": s,
+        })
+    return cards
+
+
+def _table_from_json(data: Any) -> dict:
+    """Turn a later-stage JSON file into {"kv": [(k, v)], "columns": [...], "rows": [[...]], "more": n}."""
+    kv, rows_src = [], None
+    if isinstance(data, list):
+        rows_src = data
+    elif isinstance(data, Mapping):
+        for k, v in data.items():
+            if isinstance(v, list) and rows_src is None and all(isinstance(x, Mapping) for x in v):
+                rows_src = v
+            elif not isinstance(v, (list, Mapping)):
+                kv.append((str(k), cell_text(str(k), v)))
+            else:
+                kv.append((str(k), fmt_value(v)[:200]))
+    columns: list[str] = []
+    rows: list[list[str]] = []
+    more = 0
+    if rows_src:
+        for r in rows_src:
+            if isinstance(r, Mapping):
+                for k in r:
+                    if k not in columns and len(columns) < 12:
+                        columns.append(str(k))
+        rows = [[cell_text(c, r.get(c)) for c in columns] for r in rows_src[:MAX_OPTIONAL_ROWS]
+                if isinstance(r, Mapping)]
+        more = max(0, len(rows_src) - MAX_OPTIONAL_ROWS)
+    return {"kv": kv, "columns": columns, "rows": rows, "more": more}
+
+
+def build_page(inputs: Inputs, *, now_ms: int) -> dict[str, Any]:
+    """Turn the read inputs into the template context.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        Typed records as read (:func:`tools.render.readers.load_inputs`).
+    now_ms : int
+        Wall-clock time of the render (epoch ms UTC). Expiry is measured against the cycle's
+        clock: promotion stamps ``promoted_at``/``expires_at`` with it (the replay clock
+        offline), so only a wall clock ticks on the page.
+    """
+    header, clock = _header(inputs, now_ms)
+    ref_ms = now_ms if header["clock_is_wall"] or clock is None else clock.now_ms
+    promoted_keys = {(s.pair, s.timeframe, s.entry_set) for s in inputs.strategies}
+    watch = None
+    if inputs.watchlist is not None:
+        wl = inputs.watchlist
+        watch = {"source": wl.source, "rank_by": wl.rank_by, "generated": fmt_ms(wl.generated_at_ms),
+                 "rows": [{"rank": i + 1, "pair": symbol(p.symbol or p.pair), "volume": fmt_volume(p.quote_volume_24h),
+                           "spread": fmt_num(p.spread_pct, 3)} for i, p in enumerate(wl.pairs)]}
+    status = inputs.status
+    gaps = None if status is None else [
+        {"pair": symbol(g.pair), "tf": g.timeframe, "from": fmt_ms(g.from_ms), "to": fmt_ms(g.to_ms),
+         "n": str(g.n_missing)} for g in status.gaps]
+    errors = None if status is None else [
+        {"pair": symbol(e.pair) if e.pair else DASH, "tf": e.timeframe or DASH, "stage": e.stage,
+         "message": e.message[:500]} for e in status.errors]
+    optional = [{"id": slug(name.split(".")[0]), "title": title, "file": name, **_table_from_json(data)}
+                for name, title, data in inputs.optional]
+    return {"header": header, "grid": _grid(inputs), "legend": STATE_CODES,
+            "table": _table(inputs, promoted_keys), "cards": _cards(inputs, ref_ms, header["clock_is_wall"]),
+            "watch": watch, "gaps": gaps, "errors": errors, "log_tail": inputs.log_tail, "optional": optional,
+            "problems": inputs.problems, "status_missing": status is None,
+            "summary_missing": inputs.summary is None, "strategies_count": len(inputs.strategies)}
