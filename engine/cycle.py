@@ -6,17 +6,20 @@ candle closes. Every stage reads the files the previous one wrote.
 
 Data source (``runtime.data_source``): ``auto`` asks the exchange through ccxt and, when it cannot
 be reached (no network, DNS failure, timeout), logs one line, seeds the store from the bundled
-real candles and switches to the replay clock (the close of the sample's last candle); ``sample``
-goes straight to the bundled candles; ``exchange`` never falls back.
+real candles (``runtime.sample``: month or long) and switches to the replay clock (the close of the
+sample's last candle); ``sample`` goes straight to the bundled candles; ``exchange`` never falls
+back; ``local`` runs on the candle files already in ``data_dir`` (the user's own, imported with
+``jobs/import_candles.py``): they are the watchlist, and their newest close is the replay clock.
 
-A failure in one pair is logged and recorded in ``status.json → errors``
-(:class:`~engine.research.reports.StageError`); the cycle goes on. A ``ConfigError`` stops the
-cycle (nothing else can go right with a bad config). ``status.json`` is a
-:class:`~engine.research.reports.CycleStatus`, written and read through
-:mod:`engine.research.reports`.
+Nothing here gives up on the first problem: a failure in one pair, and a full or read-only disk in
+any stage, is one line in ``status.json → errors`` (:class:`~engine.research.reports.StageError`)
+and the cycle goes on; a config file that becomes invalid while the loop runs keeps the last good
+settings and is shown on the dashboard until it is fixed. ``status.json`` is a
+:class:`~engine.research.reports.CycleStatus`, written and read through :mod:`engine.research.reports`.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,10 +32,14 @@ from engine.config import AppConfig, RuntimeConfig, Settings
 from engine.data import store, universe
 from engine.data.backfill import backfill_pair, seed_from_sample
 from engine.data.known_gaps import list_known_gaps
-from engine.data.sample import SAMPLE_SOURCE, sample_clock
-from engine.errors import ConfigError, EngineError, ExchangeUnreachableError, TemporaryExchangeError
+from engine.data.housekeeping import clean_leftovers
+from engine.data.local import local_clock, local_pairs
+from engine.data.sample import sample_clock, sample_set
+from engine.errors import (ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError,
+                           TemporaryExchangeError)
 from engine.exchange import RetryPolicy, ensure_markets, make_exchange
 from engine.fileio import write_json
+from engine.markets import timeframe_to_ms
 from engine.records import Fields
 from engine.research import reports, run_research
 from engine.research.reports import ClockReading, CycleStatus, Gap, StageError, describe_source
@@ -112,8 +119,79 @@ def open_exchange(cfg: AppConfig):
         return None
 
 
+def _one_line(e: BaseException) -> str:
+    """An OSError as ``<path>: <what> (errno)`` — one line naming the file — else its message."""
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or e}" + (f" (errno {e.errno})" if e.errno else "")
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """Where this cycle's candles come from: the exchange client (None offline), the source, the
+    clock, the timeframes it researches and the bundled sample set in use (offline)."""
+
+    exchange: Any
+    source: DataSource
+    clock: Clock
+    timeframes: tuple[str, ...]
+    sample: str | None = None
+
+
+def plan_data(rt: RuntimeConfig) -> DataPlan:
+    """Decide the cycle's data source and clock from ``runtime.data_source`` (module docstring).
+
+    Raises
+    ------
+    ConfigError
+        ``local`` with no candle file quoted in ``runtime.quote`` in ``data_dir`` (the message
+        names what is there); an unknown exchange id (with a "did you mean").
+    ExchangeUnreachableError
+        ``exchange`` and the exchange cannot be reached.
+    """
+    if rt.data_source == "local":
+        pairs = local_pairs(rt.data_dir, rt.quote)
+        return DataPlan(None, DataSource.LOCAL, local_clock(rt.data_dir, pairs, rt.tf_list), tuple(rt.tf_list))
+    exchange = open_exchange(rt)
+    if exchange is not None:
+        return DataPlan(exchange, DataSource.EXCHANGE, Clock.wall(), tuple(rt.tf_list))
+    chosen = sample_set(rt.sample)
+    tfs = chosen.timeframes_for(rt.tf_list)
+    if tfs != tuple(rt.tf_list):
+        logger.info("the %s sample ships %s candles: researching %s instead of %s", chosen.name, chosen.timeframe,
+                    ", ".join(tfs), ", ".join(rt.tf_list))
+    return DataPlan(None, DataSource.SAMPLE, sample_clock(chosen.name), tfs, chosen.name)
+
+
+def open_exchange(rt: RuntimeConfig):
+    """Return a ccxt exchange with markets loaded, or None to run on the bundled sample.
+
+    Raises
+    ------
+    ConfigError
+        If ccxt does not know ``runtime.exchange`` (a typo is never taken for "offline").
+    ExchangeUnreachableError
+        When ``data_source: exchange`` and the exchange cannot be reached.
+    """
+    if rt.data_source in ("sample", "local"):
+        return None
+    exchange = make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)  # ConfigError on a typo
+    try:
+        # a short probe: offline, DNS fails at once and one retry is enough to be sure
+        ensure_markets(exchange, retry=RetryPolicy(max_attempts=2, base_delay_s=1.0))
+        return exchange
+    except EngineError as e:  # unreachable, or refusing us: either way no candles from it this cycle
+        if rt.data_source == "exchange":
+            raise
+        what = "unreachable" if isinstance(e, ExchangeUnreachableError) else "refused"
+        logger.warning("%s %s (%s): running offline on the bundled sample with the replay clock",
+                       rt.exchange, what, str(e).splitlines()[0][:200])
+        return None
+
+
 def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict | None = None,
-             next_run_ms: int | None = None, progress: bool = False, workers: int | None = None) -> CycleSummary:
+             next_run_ms: int | None = None, progress: bool = False, workers: int | None = None,
+             config_problem: str | None = None) -> CycleSummary:
     """Run one cycle and return its summary.
 
     Parameters
@@ -129,41 +207,61 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     workers : int, optional
         Research processes (default: backtest_config.json ``workers``, else the measured
         default of :func:`engine.research.default_workers`).
+    config_problem : str, optional
+        A config file that became invalid while the loop runs (the loop passes it): recorded in
+        status.json and shown on the dashboard; this cycle runs on `settings`, the last good ones.
 
     Raises
     ------
     ConfigError
-        If a config file is invalid.
+        If the settings cannot work at all: an unknown exchange id, a quote with no pair in the
+        data, a local data folder without candles (the message names what is available).
     """
     cfg = settings.app
     rt = cfg.runtime
     entries, bt = settings.entries, settings.backtest
     started_ms = Clock.wall().now_ms()
+    errors: list[StageError] = []
+    if config_problem:
+        errors.append(StageError("config", config_problem))
     for folder in (rt.data_dir, rt.reports_dir, rt.logs_dir, rt.public_dir):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-
-    exchange = open_exchange(cfg)
-    online = exchange is not None
-    clock = Clock.wall() if online else sample_clock()
-    summary = CycleSummary(started_at_ms=started_ms, clock=ClockReading.of(clock),
-                           data_source=DataSource.EXCHANGE if online else DataSource.SAMPLE,
-                           exchanges=(rt.exchange,) if online else ())
-
-    # 1. watchlist
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            errors.append(StageError("setup", _one_line(e)))
+            logger.error("cannot create %s: %s", folder, _one_line(e))
     try:
-        watch = universe.refresh_watchlist(exchange, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
-                                           rank=rt.watchlist_rank, now_ms=clock.now_ms())
-        pairs = [p["pair"] for p in watch["pairs"]]
-    except EngineError as e:
-        logger.error("watchlist refresh failed: %s; using the bundled pairs", e)
-        summary.errors.append(StageError("watchlist", str(e)))
-        watch = universe.refresh_watchlist(None, rt.reports_dir, quote=rt.quote, top_n=rt.topN, now_ms=clock.now_ms())
-        pairs = [p["pair"] for p in watch["pairs"]]
+        clean_leftovers([rt.data_dir, rt.reports_dir, rt.public_dir, rt.strategies_file.parent],
+                        retention_days=rt.retention_days)
+    except OSError as e:  # a folder we may not list: nothing to clean there
+        errors.append(StageError("housekeeping", _one_line(e)))
+
+    plan = plan_data(rt)
+    clock = plan.clock
+    summary = CycleSummary(started_at_ms=started_ms, clock=ClockReading.of(clock), data_source=plan.source,
+                           exchanges=(rt.exchange,) if plan.exchange is not None else (), errors=errors)
+
+    # 1. watchlist (ConfigError: the quote has no pair in the data — the settings cannot work)
+    try:
+        watch = universe.refresh_watchlist(plan.exchange, rt.reports_dir, quote=rt.quote, top_n=rt.topN,
+                                           rank=rt.watchlist_rank, now_ms=clock.now_ms(),
+                                           local_dir=rt.data_dir if plan.source is DataSource.LOCAL else None,
+                                           timeframes=plan.timeframes, sample=plan.sample or rt.sample)
+    except (ExchangeError, OSError) as e:
+        logger.error("watchlist refresh failed: %s; using the bundled pairs", _one_line(e))
+        summary.errors.append(StageError("watchlist", _one_line(e)))
+        watch = {"pairs": [{"pair": p} for p in universe.sample_watchlist(rt.topN, sample=plan.sample or rt.sample)]}
+    pairs = [p["pair"] for p in watch["pairs"]]
     summary.pairs = pairs
 
-    # 2. backfill (or seed from the bundled sample)
-    errors, kept = _backfill(exchange, rt, pairs, clock)
-    summary.errors.extend(errors)
+    # 2. backfill (or seed from the bundled sample; a local data set is used as it is)
+    try:
+        backfill_errors, kept = _backfill(plan, rt, pairs)
+        summary.errors.extend(backfill_errors)
+    except OSError as e:
+        summary.errors.append(StageError("backfill", _one_line(e)))
+        logger.error("backfill skipped: %s", _one_line(e))
+        kept = {}
     if kept:
         # offline, but real exchange candles are stored: they were kept (never replaced by the
         # sample), so "now" is the wall clock and those candles show their true age (OLD)
@@ -171,27 +269,38 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         summary.clock = ClockReading.of(clock)
         summary.data_source, summary.exchanges = DataSource.STORED, tuple(sorted(set(kept.values())))
 
-    # 3. research
-    res = run_research(rt.data_dir, rt.reports_dir, pairs, rt.tf_list, entries, bt, clock=clock,
-                       gap_policy=rt.gap_policy, progress=progress, workers=workers)
-    summary.errors.extend(res.errors)
-    summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
+    # 3. research (summary.json is never replaced by an empty one: see run_research)
+    try:
+        res = run_research(rt.data_dir, rt.reports_dir, pairs, plan.timeframes, entries, bt, clock=clock,
+                           gap_policy=rt.gap_policy, progress=progress, workers=workers)
+        summary.errors.extend(res.errors)
+        summary.n_rows, summary.n_candidates = len(res.rows), len(res.candidates)
+    except OSError as e:
+        summary.errors.append(StageError("research", _one_line(e)))
+        logger.error("research results not written: %s", _one_line(e))
 
-    # 4. promotion and expiry
+    # 4. promotion and expiry (an invalid strategies.yml is left untouched and shown)
     now_ms = clock.now_ms()
-    decisions, active = promotion.promote_file(rt.reports_dir / "strategies.yml.next", rt.strategies_file,
-                                               cfg.rules, risk_mode=rt.risk_mode, now_ms=now_ms,
-                                               ttl_hours=rt.strategy_ttl_hours)
-    promotion.expire_file(rt.strategies_file, now_ms)
-    summary.n_promoted = sum(d.promoted for d in decisions)
-    summary.n_active = len(load_strategies(rt.strategies_file))
-    write_json(rt.reports_dir / "promotion.json", {
-        "generated_at_ms": now_ms, "risk_mode": rt.risk_mode, "rules": cfg.rules.__dict__,
-        "decisions": [d.to_json() for d in decisions]})
+    try:
+        decisions, _ = promotion.promote_file(rt.reports_dir / "strategies.yml.next", rt.strategies_file,
+                                              cfg.rules, risk_mode=rt.risk_mode, now_ms=now_ms,
+                                              ttl_hours=rt.strategy_ttl_hours, age_mult=rt.age_mult)
+        promotion.expire_file(rt.strategies_file, now_ms)
+        summary.n_promoted = sum(d.promoted for d in decisions)
+        summary.n_active = len(load_strategies(rt.strategies_file))
+        write_json(rt.reports_dir / "promotion.json", {
+            "generated_at_ms": now_ms, "risk_mode": rt.risk_mode, "rules": cfg.rules.__dict__,
+            "decisions": [d.to_json() for d in decisions]})
+    except (ConfigError, DataError, OSError) as e:
+        summary.errors.append(StageError("promotion", _one_line(e)))
+        logger.error("promotion skipped: %s", _one_line(e))
 
     # 5. states and status
     summary.finished_at_ms = Clock.wall().now_ms()
-    write_status(cfg, summary, clock, next_run_ms=next_run_ms)
+    try:
+        write_status(cfg, summary, clock, next_run_ms=next_run_ms, config_problem=config_problem)
+    except (OSError, ConfigError) as e:
+        logger.error("status.json not written: %s", _one_line(e))
 
     # 6. dashboard
     if render is not None:
@@ -201,42 +310,35 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
             logger.exception("dashboard render failed")
     logger.info("cycle done in %.1f s: %s, %d pairs × %d TFs, %d rows, %d promoted, %d active, %d errors [%s]",
                 summary.duration_s, describe_source(summary.data_source, summary.exchanges), len(pairs),
-                len(rt.tf_list), summary.n_rows, summary.n_promoted, summary.n_active, len(summary.errors), clock.label)
+                len(plan.timeframes), summary.n_rows, summary.n_promoted, summary.n_active, len(summary.errors),
+                clock.label)
     return summary
 
 
-def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[StageError], dict[tuple[str, str], str]]:
-    """Backfill from the exchange, or (offline) seed from the bundled sample.
+def _backfill(plan: DataPlan, rt: RuntimeConfig, pairs: list[str]) -> tuple[list[StageError], dict[tuple[str, str], str]]:
+    """Backfill from the exchange, or (offline) seed from the bundled sample; nothing for local data.
 
-    Offline, a file whose candles came from an exchange is kept as it is: the sample only seeds
-    missing files and files it seeded before (nothing already stored is lost, no file mixes
-    sources). Returns the per-pair errors and the kept files ``{(pair, tf): source}``.
+    Offline, a file of another source (an exchange's, an import, the user's own) is kept as it is:
+    the sample only seeds missing files and files it seeded before (nothing already stored is lost,
+    no file mixes sources). Returns the per-pair errors and the kept exchange files
+    ``{(pair, tf): exchange id}``.
     """
     errors: list[StageError] = []
     kept: dict[tuple[str, str], str] = {}
-    if exchange is None:
-        results = []
-        for pair in pairs:
-            seed_tfs = []
-            for tf in rt.tf_list:
-                path = store.candle_path(rt.data_dir, pair, tf)
-                source = store.read_source(path) if path.exists() else None
-                if source not in (None, SAMPLE_SOURCE):
-                    kept[(pair, tf)] = source
-                else:
-                    seed_tfs.append(tf)
-            if seed_tfs:
-                results.extend(seed_from_sample(rt.data_dir, [pair], seed_tfs))
-        if kept:
-            logger.warning("offline: kept %d stored candle files from %s (never replaced by the sample): %s",
-                           len(kept), ", ".join(sorted(set(kept.values()))),
-                           ", ".join(f"{p} {tf}" for p, tf in list(kept)[:6]) + (" …" if len(kept) > 6 else ""))
+    if plan.source is DataSource.LOCAL:
+        return errors, kept
+    if plan.exchange is None:
+        results = seed_from_sample(rt.data_dir, pairs, plan.timeframes, sample=plan.sample or rt.sample)
+        for r in results:
+            if r.kept and DataSource.of_candle_file(r.source if r.source != "unknown" else None)[0] is DataSource.EXCHANGE:
+                kept[(r.pair, r.timeframe)] = r.source
+        if any(r.kept for r in results):
+            held = [f"{r.pair} {r.timeframe} ({r.source})" for r in results if r.kept]
+            logger.warning("offline: kept %d stored candle files (never replaced by the sample): %s", len(held),
+                           ", ".join(held[:6]) + (" …" if len(held) > 6 else ""))
     else:
-        results = []
-        for pair in pairs:
-            for tf in rt.tf_list:
-                results.append(backfill_pair(exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
-                                                      now_ms=clock.now_ms()))
+        results = [backfill_pair(plan.exchange, pair, tf, rt.data_dir, limit=rt.backfill_limit,
+                                 now_ms=plan.clock.now_ms()) for pair in pairs for tf in plan.timeframes]
     for r in results:
         if r.error:
             errors.append(StageError("backfill", str(r.error), r.pair, r.timeframe))
@@ -246,13 +348,15 @@ def _backfill(exchange, rt, pairs: list[str], clock: Clock) -> tuple[list[StageE
     return errors, kept
 
 
-def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None
-                 ) -> CycleStatus:
+def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_run_ms: int | None = None,
+                 config_problem: str | None = None) -> CycleStatus:
     """Compute the states and write ``reports/status.json``: cycle times, clock, source, states,
     gaps and errors (:class:`~engine.research.reports.CycleStatus`); return what was written."""
     rt = cfg.runtime
     strategies = load_strategies(rt.strategies_file)
-    summary.states = states.compute_states(rt.data_dir, summary.pairs, rt.tf_list, strategies, clock.now_ms(),
+    timeframes = sorted({*rt.tf_list} if summary.data_source is not DataSource.SAMPLE
+                        else set(sample_set(rt.sample).timeframes_for(rt.tf_list)), key=timeframe_to_ms)
+    summary.states = states.compute_states(rt.data_dir, summary.pairs, timeframes, strategies, clock.now_ms(),
                                            rt.age_mult)
     watched = {(s.pair, s.timeframe) for s in summary.states}
     gaps = [Gap.from_json(Fields(g, "known gaps")) for g in list_known_gaps(rt.data_dir)
@@ -260,11 +364,37 @@ def write_status(cfg: AppConfig, summary: CycleSummary, clock: Clock, *, next_ru
     status = CycleStatus(
         started_at_ms=summary.started_at_ms, finished_at_ms=summary.finished_at_ms, next_run_ms=next_run_ms,
         clock=ClockReading.of(clock), data_source=summary.data_source, exchanges=summary.exchanges,
-        risk_mode=rt.risk_mode, timeframes=tuple(rt.tf_list), pairs=tuple(summary.pairs),
+        risk_mode=rt.risk_mode, timeframes=tuple(timeframes), pairs=tuple(summary.pairs),
         states=tuple(summary.states), errors=tuple(summary.errors), gaps=tuple(gaps), n_rows=summary.n_rows,
-        n_candidates=summary.n_candidates, n_promoted=summary.n_promoted, n_active=summary.n_active)
+        n_candidates=summary.n_candidates, n_promoted=summary.n_promoted, n_active=summary.n_active,
+        config_problem=config_problem)
     reports.write_status(rt.reports_dir / reports.STATUS_FILE, status)
     return status
+
+
+def show_config_problem(rt: RuntimeConfig, problem: str, *, render: Renderer | None = None,
+                        urls: dict | None = None) -> None:
+    """Put a config problem into status.json (the last cycle's status, or a new one) and re-render,
+    so the dashboard header shows it until the file is fixed. Never raises: it is called when
+    something is already wrong."""
+    path = rt.reports_dir / reports.STATUS_FILE
+    try:
+        previous = reports.read_status(path) if path.exists() else None
+    except DataError:
+        previous = None
+    try:
+        if previous is not None:
+            status = dataclasses.replace(previous, config_problem=problem)
+        else:
+            now = Clock.wall()
+            status = CycleStatus(started_at_ms=now.now_ms(), finished_at_ms=now.now_ms(), clock=ClockReading.of(now),
+                                 data_source=DataSource.UNKNOWN, risk_mode=rt.risk_mode, timeframes=tuple(rt.tf_list),
+                                 pairs=(), errors=(StageError("config", problem),), config_problem=problem)
+        reports.write_status(path, status)
+        if render is not None:
+            render(rt, strategies_path=rt.strategies_file, urls=urls)
+    except Exception:  # the loop goes on whatever happens here
+        logger.exception("could not show the config problem on the dashboard")
 
 
 def loop(settings: Settings, *, render: Renderer | None = None, urls: dict | None = None,
@@ -272,22 +402,27 @@ def loop(settings: Settings, *, render: Renderer | None = None, urls: dict | Non
     """Run cycles every ``loop_interval_s`` seconds, aligned to the interval, until stopped.
 
     Logs a one-line heartbeat after each cycle (state counts, last candle per pair, next run).
-    Retries a :class:`TemporaryExchangeError` with exponential backoff (up to 5 minutes); stops on
-    a :class:`ConfigError` (re-raised). Re-reads the three config files before each cycle
-    (:meth:`Settings.reload`) and keeps the previous settings when one became invalid.
-    Returns the number of cycles run.
+    Retries a :class:`TemporaryExchangeError` with exponential backoff (up to 5 minutes).
+    Re-reads the three config files before each cycle (:meth:`Settings.reload`); when one became
+    invalid, or the settings cannot work (a :class:`ConfigError` from the cycle), it keeps the last
+    good settings, logs one ERROR line per cycle naming the file, key and problem, and shows it in
+    the dashboard header until it is fixed: the loop (and the dashboard server) never dies on bad
+    input. Returns the number of cycles run.
     """
     interval = settings.runtime.loop_interval_s
     backoff, n = 0.0, 0
+    problem: str | None = None
     while max_cycles is None or n < max_cycles:
         now = time.time()
         next_run = (int(now // interval) + 1) * interval
         try:
-            summary = run_once(settings, render=render, urls=urls, next_run_ms=int(next_run * 1000))
+            summary = run_once(settings, render=render, urls=urls, next_run_ms=int(next_run * 1000),
+                               config_problem=problem)
             backoff = 0.0
             _heartbeat(summary, next_run)
-        except ConfigError:
-            raise
+        except ConfigError as e:
+            logger.error("cycle not run: %s", e)
+            show_config_problem(settings.runtime, str(e), render=render, urls=urls)
         except TemporaryExchangeError as e:
             backoff = min(300.0, max(5.0, backoff * 2))
             logger.warning("temporary exchange error: %s; retrying in %.0f s", e, backoff)
@@ -304,8 +439,12 @@ def loop(settings: Settings, *, render: Renderer | None = None, urls: dict | Non
         try:
             settings = settings.reload()
             interval = settings.runtime.loop_interval_s
+            if problem:
+                logger.info("config fixed: %s", problem.split(":")[0])
+            problem = None
         except ConfigError as e:
-            logger.error("a config file became invalid: %s; keeping the previous settings", e)
+            problem = str(e)
+            logger.error("a config file is invalid, keeping the last good settings: %s", e)
     return n
 
 

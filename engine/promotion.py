@@ -7,6 +7,11 @@ meet every threshold of the active risk_mode (config.yaml → promotion.<mode>).
 ``engine/config/strategies.yml`` with ``promoted_at``, ``expires_at`` (promoted_at + TTL) and the
 ``risk_mode`` that admitted them; one strategy per (pair, timeframe), the newest wins; expired
 ones are dropped.
+
+Promotion knows how old the data is: a candidate whose last candle closed more than
+``age_mult`` × timeframe before the run's clock is not promoted (the reason says how old), and a
+promoted strategy's expiry counts from the close of its last candle when that is earlier than the
+clock (strategies researched on old candles never get a fresh expiry).
 """
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from engine.clock import format_ms
 from engine.config import PromotionRules
 from engine.fileio import lock_for
+from engine.markets import timeframe_to_ms
 from engine.research.reports import Candidate, read_candidates
 from engine.strategy.promoted import PromotedStrategy, drop_expired, load_strategies, save_strategies
 
@@ -84,11 +91,43 @@ def check_rules(metrics: Mapping[str, float], rules: PromotionRules) -> list[str
     return failed
 
 
-def decide(candidates: Iterable[Candidate], rules: PromotionRules) -> list[PromotionDecision]:
-    """Return one :class:`PromotionDecision` per candidate, judged on its ``metrics`` (out-of-sample)."""
+def last_close_ms(candidate: Candidate | PromotedStrategy) -> int:
+    """Close of the last candle a candidate was researched on (epoch ms UTC): its open + timeframe."""
+    return int(candidate.period.last_ms) + timeframe_to_ms(candidate.timeframe)
+
+
+def data_age_rule(candidate: Candidate, *, now_ms: int, age_mult: float) -> str | None:
+    """Return why `candidate`'s data is too old on the run's clock, or None when it is fresh.
+
+    Fresh means the last candle closed at most ``age_mult`` × timeframe before `now_ms` (the rule
+    that makes a pair OLD on the dashboard).
+    """
+    tf_ms = timeframe_to_ms(candidate.timeframe)
+    age_ms = now_ms - last_close_ms(candidate)
+    if age_ms > age_mult * tf_ms:
+        return (f"data {fmt_age(age_ms)} old on the run's clock (last candle {format_ms(candidate.period.last_ms)}; "
+                f"at most {age_mult:g} × {candidate.timeframe})")
+    return None
+
+
+def fmt_age(ms: int) -> str:
+    """``3.2 h``, ``41 min``, ``12.0 d`` for an age in ms."""
+    if ms >= 2 * 86_400_000:
+        return f"{ms / 86_400_000:.1f} d"
+    if ms >= 3_600_000:
+        return f"{ms / 3_600_000:.1f} h"
+    return f"{ms / 60_000:.0f} min"
+
+
+def decide(candidates: Iterable[Candidate], rules: PromotionRules, *, now_ms: int | None = None,
+           age_mult: float | None = None) -> list[PromotionDecision]:
+    """Return one :class:`PromotionDecision` per candidate, judged on its ``metrics`` (out-of-sample)
+    and, with `now_ms` and `age_mult`, on the age of its data (:func:`data_age_rule`)."""
     out = []
     for c in candidates:
         failed = check_rules(c.metrics, rules)
+        if now_ms is not None and age_mult is not None and (old := data_age_rule(c, now_ms=now_ms, age_mult=age_mult)):
+            failed.append(old)
         out.append(PromotionDecision(c.pair, c.timeframe, c.entry_set, not failed,
                                      tuple(failed) or ("passes every rule",)))
     return out
@@ -96,11 +135,13 @@ def decide(candidates: Iterable[Candidate], rules: PromotionRules) -> list[Promo
 
 def promote(candidate: Candidate, *, risk_mode: str, now_ms: int, ttl_hours: float) -> PromotedStrategy:
     """Return the promoted strategy of `candidate`, promoted at `now_ms` (epoch ms UTC, the cycle's
-    clock), expiring `ttl_hours` later, admitted by `risk_mode`."""
+    clock), admitted by `risk_mode`, expiring `ttl_hours` after the close of its last candle when
+    that is earlier than `now_ms`, else after `now_ms`."""
     c = candidate
+    start_ms = min(int(now_ms), last_close_ms(c))
     return PromotedStrategy(
         pair=c.pair, timeframe=c.timeframe, entry_set=c.entry_set, signal=c.signal, params=dict(c.params),
-        risk_mode=risk_mode, promoted_at_ms=now_ms, expires_at_ms=now_ms + round(ttl_hours * 3_600_000),
+        risk_mode=risk_mode, promoted_at_ms=now_ms, expires_at_ms=start_ms + round(ttl_hours * 3_600_000),
         exit_plan=c.exit_plan, costs=c.costs, metrics=dict(c.metrics), in_sample=dict(c.in_sample),
         config_id=c.config_id, period=c.period, bars=c.bars, curve=c.curve, n_configs_tried=c.n_configs_tried,
         deflated_sharpe=c.deflated_sharpe)
@@ -121,8 +162,12 @@ def merge(existing: Iterable[PromotedStrategy], candidates: Iterable[Candidate],
 
 
 def promote_file(candidates_path: Path, strategies_path: Path, rules: PromotionRules, *, risk_mode: str,
-                 now_ms: int, ttl_hours: float) -> tuple[list[PromotionDecision], list[PromotedStrategy]]:
+                 now_ms: int, ttl_hours: float, age_mult: float | None = None
+                 ) -> tuple[list[PromotionDecision], list[PromotedStrategy]]:
     """Read candidates, decide, merge into strategies.yml (under its lock) and write it back.
+
+    With `age_mult`, a candidate whose data is too old on the clock `now_ms` is not promoted
+    (:func:`data_age_rule`).
 
     Returns
     -------
@@ -137,7 +182,7 @@ def promote_file(candidates_path: Path, strategies_path: Path, rules: PromotionR
         If strategies.yml is invalid (left untouched).
     """
     candidates = read_candidates(candidates_path).candidates
-    decisions = decide(candidates, rules)
+    decisions = decide(candidates, rules, now_ms=now_ms, age_mult=age_mult)
     with lock_for(Path(strategies_path)):
         existing = load_strategies(strategies_path)
         strategies = merge(existing, candidates, decisions, risk_mode=risk_mode, now_ms=now_ms, ttl_hours=ttl_hours)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from engine.data.store import candle_path, last_candle_ms
+from engine.data.store import candle_path, last_candle_ms, read_source
 from engine.markets import timeframe_to_ms
 from engine.records import Fields
 from engine.strategy.promoted import PromotedStrategy, active_keys
@@ -33,6 +33,10 @@ class PairState:
         Open time of the last stored candle (epoch ms UTC); None without a CSV.
     rows : int or None
         Candles in the CSV; None without one.
+    source : str or None
+        The source recorded for the candle file (``binance``, ``sample``, ``import:<file>``), or None
+        without a file or a record: the dashboard shows it per pair, so a cycle on mixed sources
+        says so.
     """
 
     pair: str
@@ -40,17 +44,19 @@ class PairState:
     state: State
     last_candle_ms: int | None
     rows: int | None
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Return ``{"pair", "timeframe", "state", "last_candle_ms", "rows"}`` (status.json → states)."""
+        """Return ``{"pair", "timeframe", "state", "last_candle_ms", "rows", "source"}`` (status.json → states)."""
         return {"pair": self.pair, "timeframe": self.timeframe, "state": self.state,
-                "last_candle_ms": self.last_candle_ms, "rows": self.rows}
+                "last_candle_ms": self.last_candle_ms, "rows": self.rows, "source": self.source}
 
     @classmethod
     def from_json(cls, f: Fields) -> PairState:
         """Read the form :meth:`to_json` writes; the reader's error names file and key."""
         return cls(f.str("pair"), f.str("timeframe"), f.str("state", choices=STATES),
-                   f.int("last_candle_ms", optional=True, minimum=None), f.int("rows", optional=True))
+                   f.int("last_candle_ms", optional=True, minimum=None), f.int("rows", optional=True),
+                   f.str("source", optional=True))
 
 
 def classify(last_candle_ms: int | None, timeframe: str, now_ms: int, age_mult: float, has_strategy: bool) -> State:
@@ -94,7 +100,8 @@ def compute_states(data_dir: Path, pairs: Iterable[str], timeframes: Iterable[st
             path = candle_path(data_dir, pair, tf)
             last = last_candle_ms(path) if path.exists() else None
             rows = _count_rows(path) if last is not None else None
-            out.append(PairState(pair, tf, classify(last, tf, now_ms, age_mult, (pair, tf) in active), last, rows))
+            out.append(PairState(pair, tf, classify(last, tf, now_ms, age_mult, (pair, tf) in active), last, rows,
+                                 read_source(path) if last is not None else None))
     return out
 
 

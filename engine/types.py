@@ -19,7 +19,9 @@ RISK_MODES: tuple[str, ...] = ("conservative", "balanced", "aggressive")
 #: How backtests treat missing candles (config.yaml → runtime.gap_policy).
 GAP_POLICIES: tuple[str, ...] = ("skip", "ffill")
 #: Where a cycle takes its candles from (config.yaml → runtime.data_source).
-DATA_SOURCE_SETTINGS: tuple[str, ...] = ("auto", "exchange", "sample")
+DATA_SOURCE_SETTINGS: tuple[str, ...] = ("auto", "exchange", "sample", "local")
+#: The bundled sample sets (config.yaml → runtime.sample; engine.data.sample.SAMPLES).
+SAMPLE_SETS: tuple[str, ...] = ("month", "long")
 
 
 class DataSource(str, Enum):
@@ -33,12 +35,14 @@ class DataSource(str, Enum):
     replay clock. ``STORED``: a cycle ran offline (the exchange could not be reached) and kept
     exchange candles already in the store (the sample seeds only what is missing); wall clock, so
     the kept candles show their true age. ``UNKNOWN``: a candle file without a readable source
-    record.
+    record. ``LOCAL``: the user's own candle files in ``data_dir`` (``data_source: local``: imported
+    with ``jobs/import_candles.py``, or files without a source record), on their replay clock.
     """
 
     EXCHANGE = "exchange"
     SAMPLE = "sample"
     STORED = "stored"
+    LOCAL = "local"
     UNKNOWN = "unknown"
 
     @property
@@ -55,6 +59,8 @@ class DataSource(str, Enum):
         """
         if recorded is None:
             return cls.UNKNOWN, None
-        if recorded == sample_source:
+        if recorded == sample_source or recorded.startswith(sample_source + "-"):
             return cls.SAMPLE, None
+        if recorded.startswith("import:"):
+            return cls.LOCAL, None
         return cls.EXCHANGE, recorded

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         now_ms = args.now_ms if args.now_ms is not None else clock_for_run(rt.reports_dir).now_ms()
         decisions, strategies = promotion.promote_file(
             source, args.strategies or rt.strategies_file, cfg.promotion[mode],
-            risk_mode=mode, now_ms=now_ms, ttl_hours=rt.strategy_ttl_hours)
+            risk_mode=mode, now_ms=now_ms, ttl_hours=rt.strategy_ttl_hours, age_mult=rt.age_mult)
         if args.json:
             print(json.dumps({"risk_mode": mode, "decisions": [d.to_json() for d in decisions],
                               "active": len(strategies)}, indent=1))

@@ -34,6 +34,8 @@ class RuntimeConfig:
     strategy_ttl_hours: float
     gap_policy: str
     exchange_timeout_ms: int
+    sample: str
+    retention_days: float
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from engine.errors import ConfigError
 from engine.markets import TIMEFRAME_MS
 from engine.strategy.exits import Costs, ExitPlan, format_tp_ladder
 from engine.types import DATA_SOURCE_SETTINGS as DATA_SOURCES
-from engine.types import GAP_POLICIES, RISK_MODES
+from engine.types import GAP_POLICIES, RISK_MODES, SAMPLE_SETS
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,9 @@ RUNTIME = Block(
         "html_port": Key("int", 8888, "TCP port of the dashboard server", lo=1, hi=65535),
         "exchange": Key("str", "binance", "ccxt exchange id"),
         "quote": Key("str", "USDT", "quote currency of the watched pairs"),
-        "data_source": Key("str", "auto", "auto: exchange, else the bundled sample; exchange: never the sample; sample: offline only", choices=DATA_SOURCES),
+        "data_source": Key("str", "auto", "auto: exchange, else the bundled sample; exchange: never the sample; sample: offline only; local: the candle files already in data_dir", choices=DATA_SOURCES),
+        "sample": Key("str", "month", "bundled sample set: month (1m, April 2021) or long (1h, May 2021 to March 2026)", choices=SAMPLE_SETS),
+        "retention_days": Key("float", 7.0, "days moved-aside (corrupt or replaced) candle files are kept before they are deleted", lo=0.0, hi=3650.0),
         "loop_interval_s": Key("int", 60, "seconds between maintainer cycles", lo=1, hi=86_400),
         "strategy_ttl_hours": Key("float", 24.0, "hours a promoted strategy stays valid", lo=0.01, hi=24 * 365),
         "gap_policy": Key("str", "skip", "how backtests treat missing candles: skip (leave the gap) or ffill (flat zero-volume candles)", choices=GAP_POLICIES),

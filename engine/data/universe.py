@@ -206,9 +206,9 @@ def rank_tickers(
     return rows[:top_n], excluded
 
 
-def sample_watchlist(top_n: int = 10, *, now_ms: int | None = None) -> list[str]:
+def sample_watchlist(top_n: int = 10, *, now_ms: int | None = None, sample: str = "month") -> list[str]:
     """Return the `top_n` bundled pairs (folder names) by 24 h quote volume, highest first."""
-    volumes = sample_volumes(now_ms)
+    volumes = sample_volumes(now_ms, sample=sample)
     return [p for p, _ in sorted(volumes.items(), key=lambda kv: (-kv[1], kv[0]))][:top_n]
 
 

@@ -221,7 +221,7 @@ def _breakers(rt) -> dict:
         "status.json": (lambda: (rt.reports_dir / "status.json").write_text("{not json"),
                         r"status.json line 1 column 2: not valid JSON"),
         "status source": (bad_source, r"status.json → data_source = 'offline: stored binance candles kept, sample "
-                                      r"for the rest': expected one of exchange, sample, stored, unknown"),
+                                      r"for the rest': expected one of exchange, sample, stored, local, unknown"),
         "summary.json": (lambda: (rt.reports_dir / "summary.json").write_text("[1, 2]"),
                          r"summary.json: expected a mapping, found a list"),
         "summary row": (bad_row, r"summary.json → rows\[0\].bars = 'x': expected an integer ≥ 0"),

@@ -12,8 +12,8 @@ from engine.states import PairState
 from engine.types import DataSource
 
 #: Stages a :class:`StageError` names.
-Stage = Literal["watchlist", "backfill", "research", "promotion"]
-STAGES: tuple[str, ...] = ("watchlist", "backfill", "research", "promotion")
+Stage = Literal["setup", "housekeeping", "watchlist", "backfill", "research", "promotion", "status", "config"]
+STAGES: tuple[str, ...] = ("setup", "housekeeping", "watchlist", "backfill", "research", "promotion", "status", "config")
 
 
 def describe_source(source: DataSource | None, exchanges: tuple[str, ...] = ()) -> str:
@@ -26,6 +26,8 @@ def describe_source(source: DataSource | None, exchanges: tuple[str, ...] = ()) 
         return "offline sample"
     if source is DataSource.STORED:
         return f"offline: stored {names or 'exchange'} candles kept, sample for the rest"
+    if source is DataSource.LOCAL:
+        return "local data"
     return "unknown"
 
 
@@ -126,6 +128,9 @@ class CycleStatus:
         Recorded exchange gaps of the covered pairs and timeframes.
     n_rows, n_candidates, n_promoted, n_active : int
         Summary rows, candidates, newly promoted, and active strategies after expiry.
+    config_problem : str or None
+        A config file that failed validation while the loop runs (file, key, problem): the loop
+        keeps the last good settings and the dashboard shows this until the file is fixed.
     """
 
     started_at_ms: int
@@ -144,6 +149,7 @@ class CycleStatus:
     n_candidates: int = 0
     n_promoted: int = 0
     n_active: int = 0
+    config_problem: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -164,7 +170,7 @@ class CycleStatus:
             "risk_mode": self.risk_mode, "timeframes": list(self.timeframes), "pairs": list(self.pairs),
             "states": [s.to_json() for s in self.states], "errors": [e.to_json() for e in self.errors],
             "gaps": [g.to_json() for g in self.gaps], "n_rows": self.n_rows, "n_candidates": self.n_candidates,
-            "n_promoted": self.n_promoted, "n_active": self.n_active})
+            "n_promoted": self.n_promoted, "n_active": self.n_active, "config_problem": self.config_problem})
 
     @classmethod
     def from_json(cls, f: Fields) -> CycleStatus:
@@ -178,4 +184,5 @@ class CycleStatus:
             errors=tuple(StageError.from_json(e) for e in f.items("errors")),
             gaps=tuple(Gap.from_json(g) for g in f.items("gaps")),
             n_rows=f.int("n_rows"), n_candidates=f.int("n_candidates", optional=True, default=0),
-            n_promoted=f.int("n_promoted"), n_active=f.int("n_active"))
+            n_promoted=f.int("n_promoted"), n_active=f.int("n_active"),
+            config_problem=f.str("config_problem", optional=True))
