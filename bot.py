@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import importlib.util
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -35,7 +36,14 @@ def check_dependencies() -> bool:
 
 
 def start_server(rt):
-    """Serve rt.public_dir on rt.html_host; the next free port when rt.html_port is taken."""
+    """Serve rt.public_dir on rt.html_host; the next free port when rt.html_port is taken.
+
+    Raises
+    ------
+    ConfigError
+        When every port of the range is taken, or the host cannot be bound (one line naming the key).
+    """
+    from engine.errors import ConfigError
     from engine.publish.server import load_or_create_token, serve_public, token_path
 
     token = load_or_create_token(token_path(rt))
@@ -45,14 +53,23 @@ def start_server(rt):
             server = serve_public(rt.public_dir, rt.html_host, port, token=token)
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
-                raise
+                raise ConfigError(f"runtime.html_host = {rt.html_host!r} (SCALP_HTML_HOST), port {port}: cannot serve "
+                                  f"there ({e.strerror or e}); expected an address of this machine, e.g. 127.0.0.1") from e
             last_error = e
             continue
         if port != rt.html_port:
             logger.warning("port %d is in use; serving the dashboard on port %d instead", rt.html_port, port)
         return server
-    raise OSError(f"ports {rt.html_port}-{rt.html_port + PORT_ATTEMPTS - 1} are all in use ({last_error}); "
-                  "set SCALP_HTML_PORT to a free port")
+    raise ConfigError(f"runtime.html_port: ports {rt.html_port}-{rt.html_port + PORT_ATTEMPTS - 1} are all in use "
+                      f"({last_error.strerror if last_error else 'taken'}); set SCALP_HTML_PORT to a free port")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (systemd stop, docker stop, kill): shut down like on Ctrl-C, exit 143."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 (signal handler signature)
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine import cycle
         from engine.config import load_settings
 
-        settings = load_settings(args.config)
+        settings = load_settings(args.config)  # a bad config stops here: exit 2, one line
         rt = settings.runtime
         setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")
         from tools.render import render, write_dashboard_urls
@@ -89,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         write_dashboard_urls(rt.urls_dir, urls["local"], urls["ngrok"])
 
         def render_dashboard(runtime, *, strategies_path=None, urls=None):
-            return render(runtime, strategies_path=strategies_path, repo_root=REPO_ROOT)
+            return render(runtime, strategies_path=strategies_path, repo_root=REPO_ROOT, urls=urls)
 
         render_dashboard(rt, strategies_path=rt.strategies_file)  # first render: last cycle's reports
         try:
@@ -97,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 cycle.run_once(settings, render=render_dashboard, progress=not args.quiet)
             else:
                 logger.info("dashboard: %s", urls["ngrok"] or urls["local"])
-                cycle.loop(settings, render=render_dashboard)
+                cycle.loop(settings, render=render_dashboard, urls=urls)
         finally:
             if server:
                 server.shutdown()
@@ -107,9 +124,18 @@ def main(argv: list[str] | None = None) -> int:
             if url:
                 print(f"{label}: {url}")
         print(f"(also in {rt.urls_dir / 'dashboard_url.txt'})")
+        if args.once:
+            page = (rt.public_dir / "dashboard.html").resolve()
+            print(f"--once: the server stopped with this command; open the dashboard as a file: {page.as_uri()}")
+            print("(run python bot.py without --once to keep serving it)")
         return 0
 
-    return run_cli("bot.py", body)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run_cli("bot.py", body)
+    except Terminated:
+        logger.warning("SIGTERM: the server and the tunnel are shut down; exiting")
+        return 143
 
 
 if __name__ == "__main__":

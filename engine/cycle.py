@@ -29,7 +29,8 @@ from typing import Any, Callable, Mapping, Protocol
 from engine import promotion, states
 from engine.clock import Clock, iso_ms
 from engine.config import AppConfig, RuntimeConfig, Settings
-from engine.data import store, universe
+from engine.backtest.warmup import compile_kernels, kernels_cached
+from engine.data import universe
 from engine.data.backfill import backfill_pair, seed_from_sample
 from engine.data.known_gaps import list_known_gaps
 from engine.data.housekeeping import clean_leftovers
@@ -92,31 +93,6 @@ class CycleSummary:
                 "pairs": self.pairs, "n_rows": self.n_rows, "n_candidates": self.n_candidates,
                 "n_promoted": self.n_promoted, "n_active": self.n_active,
                 "errors": [e.to_json() for e in self.errors]}
-
-
-def open_exchange(cfg: AppConfig):
-    """Return a ccxt exchange with markets loaded, or None to run on the bundled sample.
-
-    Raises
-    ------
-    ExchangeUnreachableError
-        When ``data_source: exchange`` and the exchange cannot be reached.
-    """
-    rt = cfg.runtime
-    if rt.data_source == "sample":
-        return None
-    try:
-        exchange = make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)
-        # a short probe: offline, DNS fails at once and one retry is enough to be sure
-        ensure_markets(exchange, retry=RetryPolicy(max_attempts=2, base_delay_s=1.0))
-        return exchange
-    except EngineError as e:  # unreachable, or refusing us: either way no candles from it this cycle
-        if rt.data_source == "exchange":
-            raise
-        what = "unreachable" if isinstance(e, ExchangeUnreachableError) else "refused"
-        logger.warning("%s %s (%s): running offline on the bundled sample with the replay clock",
-                       rt.exchange, what, str(e).splitlines()[0][:200])
-        return None
 
 
 def _one_line(e: BaseException) -> str:
@@ -270,6 +246,8 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         summary.data_source, summary.exchanges = DataSource.STORED, tuple(sorted(set(kept.values())))
 
     # 3. research (summary.json is never replaced by an empty one: see run_research)
+    if not kernels_cached():  # a first run says why it is quiet for a minute, and shows progress
+        compile_kernels(progress=progress)
     try:
         res = run_research(rt.data_dir, rt.reports_dir, pairs, plan.timeframes, entries, bt, clock=clock,
                            gap_policy=rt.gap_policy, progress=progress, workers=workers)

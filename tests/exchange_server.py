@@ -458,9 +458,10 @@ def bench(pairs: list[str], timeframes: list[str], limit: int) -> dict:
     import tempfile
 
     from engine.data import backfill
+    from engine.exchange import make_exchange
 
     with ExchangeServer(pairs=pairs) as server, tempfile.TemporaryDirectory() as tmp:
-        exchange = exchange.make_exchange("binance", urls=server.url)
+        exchange = make_exchange("binance", urls=server.url)
         exchange.rateLimit = 1
         started = time.perf_counter()
         results = backfill.backfill_pairs(exchange, pairs, timeframes, tmp, limit=limit, now_ms=server.now_ms)

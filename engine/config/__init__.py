@@ -134,6 +134,9 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     """
     env = os.environ if env is None else env
     path = Path(path or env.get(ENV_PREFIX + "CONFIG") or CONFIG_YAML)
+    if path.is_dir():
+        raise ConfigError(f"{_display(path)}: is a folder, expected the config.yaml file "
+                          f"({'SCALP_CONFIG' if env.get(ENV_PREFIX + 'CONFIG') else 'the config path'})")
     doc = _read_yaml(path)
     file = _display(path)
     if doc is None:  # an empty file is a mistake (a save that went wrong), never "all defaults"
@@ -158,6 +161,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     rt = checked["runtime"]
     for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir", "strategies_file", "urls_dir"):
         rt[key_name] = _resolve_path(rt[key_name])
+        folder = key_name != "strategies_file"
+        if rt[key_name].exists() and rt[key_name].is_dir() != folder:
+            via = f"environment {ENV_PREFIX}{key_name.upper()}" if ENV_PREFIX + key_name.upper() in env else f"{file} → runtime.{key_name}"
+            raise ConfigError(f"{via} = {str(rt[key_name])!r}: is a {'file' if folder else 'folder'}, expected "
+                              f"{'a folder' if folder else 'a file path'}")
     if rt["public_dir"].resolve() == REPO_ROOT:
         raise ConfigError(f"{file} → runtime.public_dir = {str(rt['public_dir'])!r}: expected a folder of its own, never the repo root")
     runtime_cfg = RuntimeConfig(**rt)
@@ -187,6 +195,9 @@ def load_entries(path: Path | str | None = None) -> EntriesConfig:
     checked = schema.check(_read_json(path), schema.ENTRIES_JSON, file)
     if not checked["entry_sets"]:
         raise ConfigError(f"{file} → entry_sets: empty; expected at least one entry set")
+    if not any(spec["enabled"] for spec in checked["entry_sets"].values()):
+        raise ConfigError(f"{file} → entry_sets: every entry set has enabled = false; expected at least one "
+                          f"enabled ({', '.join(checked['entry_sets'])})")
     entry_sets: dict[str, EntrySet] = {}
     for name, spec in checked["entry_sets"].items():
         where = f"entry_sets.{name}"

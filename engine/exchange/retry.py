@@ -17,7 +17,7 @@ from typing import Any
 
 import ccxt
 
-from engine.errors import ExchangeError, ExchangeUnreachableError, TemporaryExchangeError
+from engine.errors import ExchangeError, TemporaryExchangeError
 
 logger = logging.getLogger(__name__)
 

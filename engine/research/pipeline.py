@@ -58,12 +58,14 @@ __all__ = ["SUMMARY_COLUMNS", "ResearchResult", "default_workers", "research_con
 @dataclass
 class ResearchResult:
     """What the research stage produced: the summary rows, the best candidate per pair ×
-    timeframe, the per pair × timeframe errors, and the stage's wall time in seconds."""
+    timeframe, the per pair × timeframe errors, and the stage's wall time in seconds.
+    ``kept_previous`` says why summary.json was left as it was (no row this run), else None."""
 
     rows: list[SummaryRow] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     errors: list[StageError] = field(default_factory=list)
     duration_s: float = 0.0
+    kept_previous: str | None = None
 
 
 def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
@@ -304,9 +306,17 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
                                                     out.candidate.entry_set), out.curve)
     reading = ClockReading.of(clock)
     result.duration_s = time.perf_counter() - t0
-    reports.write_summary(Path(reports_dir) / SUMMARY_FILE, SummaryReport(
-        generated_at_ms=reading.now_ms, config_id=cfg_id, clock=reading, objective=bt.objective, mode=bt.mode,
-        workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors)))
+    summary_path = Path(reports_dir) / SUMMARY_FILE
+    if not result.rows and summary_path.exists():
+        # never replace results with nothing: keep the previous summary.json and say why
+        why = "; ".join(e.message for e in result.errors[:3]) or "no pair × timeframe was searched"
+        result.kept_previous = why
+        logger.warning("research: no row this cycle (%s); summary.json of the previous run kept", why)
+        result.errors.append(StageError("research", f"no row this cycle, the previous summary.json is kept: {why}"))
+    else:
+        reports.write_summary(summary_path, SummaryReport(
+            generated_at_ms=reading.now_ms, config_id=cfg_id, clock=reading, objective=bt.objective, mode=bt.mode,
+            workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors)))
     reports.write_candidates(Path(reports_dir) / CANDIDATES_FILE, CandidatesReport(
         generated_at_ms=reading.now_ms, config_id=cfg_id, objective=bt.objective,
         candidates=tuple(result.candidates)))

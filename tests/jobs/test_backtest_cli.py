@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from engine import data as datastore, exchange
+from engine import data as datastore
 from engine.data import backfill
 from engine.research.pipeline import SUMMARY_COLUMNS
 from jobs import backtest as cli

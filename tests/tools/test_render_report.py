@@ -405,6 +405,11 @@ def test_main_renders_from_the_runtime_config(dashboard_inputs, monkeypatch, cap
     assert re.fullmatch(rf"local: http://127\.0\.0\.1:\d+/{re.escape(token)}/dashboard\.html\n"
                         r"ngrok: https://t\.ngrok-free\.app/x/dashboard\.html\n",
                         (rt.root / "dashboard_url.txt").read_text())
+    # the port the server really serves (a fallback when the configured one was taken) is kept
+    served = f"http://127.0.0.1:65001/{token}/dashboard.html"
+    (rt.root / "dashboard_url.txt").write_text(f"local: {served}\n")
+    assert cli.main(["-q"]) == 0
+    assert (rt.root / "dashboard_url.txt").read_text() == f"local: {served}\n"
 
 
 def test_main_json_prints_what_it_wrote(dashboard_inputs, monkeypatch, capsys):

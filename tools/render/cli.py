@@ -28,12 +28,14 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _kept_ngrok_url(urls_file: Path) -> str | None:
-    """The tunnel URL bot.py wrote into dashboard_url.txt, if any (this CLI starts no tunnel)."""
+def _kept_url(urls_file: Path, label: str) -> str | None:
+    """The URL bot.py wrote into dashboard_url.txt under `label` (``local``, ``ngrok``), if any: the
+    port the server really serves (a fallback port when the configured one was taken) and the tunnel
+    this CLI does not start."""
     try:
         for line in urls_file.read_text(encoding="utf-8").splitlines():
-            if line.startswith("ngrok: "):
-                return line[len("ngrok: "):].strip() or None
+            if line.startswith(f"{label}: "):
+                return line[len(label) + 2:].strip() or None
     except OSError:
         pass
     return None
@@ -51,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
         runtime = load_runtime(args.config)
         rendered = render_dashboard(runtime, strategies_path=args.strategies, repo_root=REPO_ROOT)
-        local = dashboard_url(runtime.html_host, runtime.html_port, load_or_create_token(token_path(runtime)))
         urls_dir = Path(runtime.urls_dir or REPO_ROOT)
-        urls_file = write_dashboard_urls(urls_dir, local, _kept_ngrok_url(urls_dir / "dashboard_url.txt"))
+        kept = urls_dir / "dashboard_url.txt"
+        token = load_or_create_token(token_path(runtime))
+        served = _kept_url(kept, "local")  # the port bot.py really serves (maybe a fallback port)
+        local = served if served and served.startswith("http") and f"/{token}/" in served else \
+            dashboard_url(runtime.html_host, runtime.html_port, token)
+        urls_file = write_dashboard_urls(urls_dir, local, _kept_url(kept, "ngrok"))
         if args.json:
             print(json.dumps({**rendered.to_json(), "urls_file": str(urls_file)}, indent=1))
         else:

@@ -10,7 +10,6 @@ import json
 import threading
 
 import ccxt
-import numpy as np
 import pandas as pd
 import pytest
 

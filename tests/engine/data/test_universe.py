@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from engine import exchange as ex
-from engine.data import backfill as bf, known_gaps
 from engine import data as ds
 from engine.data import universe as u
 from engine.errors import ConfigError, ExchangeUnreachableError, TemporaryExchangeError

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import logging
-import os
 import socket
 import stat
 import statistics
