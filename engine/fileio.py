@@ -43,7 +43,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True, mode: int 
     """Write `data` to `path` atomically: a temporary file in the same folder, fsync, ``os.replace``.
 
     Readers see the old file or the new one, never a mix; a crash leaves at most a stale
-    ``.<name>.tmp-*`` file (see :func:`remove_stale_tmp`). The folder is created.
+    ``.<name>.tmp-*`` file (see :func:`remove_stale_tmp`). The folder is created. A failed write
+    (disk full, read-only folder) removes its temporary file and raises an OSError naming `path`.
 
     Parameters
     ----------
@@ -68,6 +69,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, lock: bool = True, mode: int 
             if mode is not None:
                 os.chmod(tmp, mode)
             os.replace(tmp, path)
+        except OSError as e:  # name the destination (a full disk's write() error names no file)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()

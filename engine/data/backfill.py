@@ -515,10 +515,11 @@ def seed_from_sample(
                     quarantined=min(_corrupt_files(path) - corrupt_before, default=None),
                 ))
                 logger.info("%s %s: seeded %d candles from the bundled sample (%d stored)", folder, tf, added, len(candles))
-            except EngineError as e:
-                logger.error("%s %s: seeding from the sample failed: %s", folder, tf, e)
+            except (EngineError, OSError, LockTimeout) as e:  # one line per file: a full or read-only disk too
+                e_text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+                logger.error("%s %s: seeding from the sample failed: %s", folder, tf, e_text)
                 results.append(BackfillResult(
                     pair=folder, symbol=folder_to_pair(folder), timeframe=tf, source=source,
-                    path=path, error=f"{folder} {tf}: {type(e).__name__}: {e}",
+                    path=path, error=f"{folder} {tf}: {type(e).__name__}: {e_text}",
                 ))
     return results

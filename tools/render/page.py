@@ -72,6 +72,7 @@ def _header(inputs: Inputs, now_ms: int) -> tuple[dict[str, Any], ClockReading |
         "last_ms": last_ms, "next_ms": next_ms, "last_txt": fmt_short(last_ms, now_ms),
         "next_txt": fmt_short(next_ms, now_ms), "duration": fmt_duration(status.duration_s) if status else DASH,
         "has_cycle": status is not None, "clock_is_wall": clock is None or clock.kind != "replay",
+        "config_problem": status.config_problem if status else None,
     }
     return header, clock
 
@@ -92,6 +93,8 @@ def _grid(inputs: Inputs) -> dict | None:
         detail += f" · last candle {fmt_ms(last)}" if last is not None else " · no candles stored"
         if st.rows is not None:
             detail += f" · {st.rows} rows"
+        if st.source is not None or st.last_candle_ms is not None:
+            detail += f" · source {st.source or 'unknown (no source record)'}"
         cells[(folder(st.pair), st.timeframe)] = {"code": st.state, "label": st.state, "detail": detail}
     tfs.sort(key=timeframe_order)
     rows = [{"pair": symbol(p), "cells": [cells.get((folder(p), tf)) or {
