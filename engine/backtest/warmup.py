@@ -57,7 +57,7 @@ def compile_kernels(*, progress: bool = False) -> float:
         if sys.stderr.isatty() or "ipykernel" in sys.modules:
             bar = tqdm(total=len(steps), desc="compiling kernels", unit="kernel", file=sys.stderr)
     for k, (name, plan) in enumerate(steps, start=1):
-        params = signals.get_signal(name).defaults()
+        params = signals.get_signal(name).defaults
         run_backtest(candles, name, params, plan, Costs(), timeframe="1m")
         run_backtest(five, name, params, plan, Costs(), timeframe="5m", lower_candles=lower)
         run_grid(candles, name, [params], plan, Costs(), timeframe="1m")
