@@ -95,6 +95,7 @@ def _compile_probe(cache_dir: str) -> float:
 def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) -> dict:
     """Run the benchmark and return the figures as a dict (see module docstring)."""
     from engine.backtest import kernel_nb as sim
+    from engine.backtest.records_nb import Bars
     from engine.strategy import indicators_nb as indicators
     from engine.strategy import signals
     from engine.backtest import run_backtest, run_grid
@@ -115,13 +116,12 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     r = run_backtest(candles, "sma_cross", PARAMS, plan, costs, timeframe="1m")
 
     bars = signals.to_bar_arrays(candles)
-    tp_level, tp_alloc, p = plan.as_kernel_args(costs, 10_000.0)
-    empty_f, empty_i = np.empty(0), np.empty(0, np.int64)
+    ladder, p = plan.kernel_inputs()
+    account = costs.account(10_000.0)
 
     def kernel_only():
         lines, er, xr = signals.prepare("sma_cross", bars, PARAMS)
-        return sim.run_simulation(bars.open, bars.high, bars.low, bars.close, bars.close, lines, er, xr, tp_level,
-                                  tp_alloc, p, empty_f, empty_f, empty_f, empty_i, empty_i, 0)
+        return sim.run_simulation(Bars(*bars, bars.close), lines, er, xr, ladder, p, account)
 
     kernel = _best(kernel_only, repeat)
     params = grid_params()
