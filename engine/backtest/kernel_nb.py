@@ -139,17 +139,25 @@ def simulate_nb(bars, lines, entry_rule, exit_rule, ladder, plan, account, lower
     are the only fills away from the level, and every level used lies inside the bar's low–high.
     """
     n = bars.open.shape[0]
+    # Memory: the small stats record first, then the log (equity, trades, legs), then the state,
+    # and each scratch array freed right after its copy below, as the kernel before the records
+    # did. With glibc's malloc other orders hand the equity and the copies fresh pages on every
+    # call: measured up to 2,500 page faults, 15-25 % of a 1M-bar run.
     stats = new_stats_nb(1)
-    log = new_log_nb(n, ladder.level_frac.shape[0])  # allocation order as before the records: see new_log_nb
+    log = new_log_nb(n, ladder.level_frac.shape[0])
     state = new_states_nb(1)
     init_state_nb(state[0], account[0], lines, entry_rule, exit_rule, first_bar)
     nt, nl = advance_nb(bars, lines, entry_rule, exit_rule, ladder, plan[0], account[0], lower, state[0], stats[0],
                         first_bar, n, first_bar, log, True)
+    # the rows in use; unpacked, each scratch array is freed right after its copy (numba frees a
+    # variable after its last use) instead of all at the end with the log
+    (entry_bar, entry_price, qty, entry_fee, exit_bar, pnl, fees, leg_trade, leg_bar, leg_price, leg_qty, leg_fee,
+     leg_reason, equity) = log
     out = TradeLog(
-        log.entry_bar[:nt].copy(), log.entry_price[:nt].copy(), log.qty[:nt].copy(), log.entry_fee[:nt].copy(),
-        log.exit_bar[:nt].copy(), log.pnl[:nt].copy(), log.fees[:nt].copy(), log.leg_trade[:nl].copy(),
-        log.leg_bar[:nl].copy(), log.leg_price[:nl].copy(), log.leg_qty[:nl].copy(), log.leg_fee[:nl].copy(),
-        log.leg_reason[:nl].copy(), log.equity if first_bar == 0 else log.equity[first_bar:].copy(),
+        entry_bar[:nt].copy(), entry_price[:nt].copy(), qty[:nt].copy(), entry_fee[:nt].copy(), exit_bar[:nt].copy(),
+        pnl[:nt].copy(), fees[:nt].copy(), leg_trade[:nl].copy(), leg_bar[:nl].copy(), leg_price[:nl].copy(),
+        leg_qty[:nl].copy(), leg_fee[:nl].copy(), leg_reason[:nl].copy(),
+        equity if first_bar == 0 else equity[first_bar:].copy(),
     )
     return out, stats
 
