@@ -318,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse flags, run the benchmark (or the --baseline comparison), print it on stdout; exit 0, 2 on bad flags."""
     ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--bars", type=int, default=1_000_000, help="number of 1m bars (default 1000000)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per figure, best kept; with --baseline the number of rounds (default 3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per figure, best kept; with --baseline the number of rounds (default 3)")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile probes")
     ap.add_argument("--baseline", metavar="REF", help="compare with the tree of this git ref (commit, tag, branch): "
                     "--repeat rounds of one subprocess per tree, alternating")

@@ -13,16 +13,20 @@ import math
 
 import numba as nb
 import numpy as np
+import numpy.typing as npt
 
 from engine.backtest.fills_nb import close_all_nb, fill_targets_nb, with_trail_nb
 from engine.backtest.records_nb import (
-    EXIT_BE, EXIT_END, EXIT_SIGNAL, EXIT_SL, EXIT_TIME, REJECT_BELOW_LOT, REJECT_NO_CASH,
+    EXIT_BE, EXIT_END, EXIT_SIGNAL, EXIT_SL, EXIT_TIME, REJECT_BELOW_LOT, REJECT_NO_CASH, Bars, Ladder, Lower, TradeLog,
 )
 from engine.strategy.rules_nb import _line, _sig
 
+FloatArray = npt.NDArray[np.float64]
+
 
 @nb.njit(cache=True, nogil=True)
-def init_state_nb(st, account, lines, entry_rule, exit_rule, first_bar):
+def init_state_nb(st: np.void, account: np.void, lines: FloatArray, entry_rule: FloatArray, exit_rule: FloatArray,
+                  first_bar: int) -> None:
     """Set a :data:`~engine.backtest.records_nb.state_dt` record to the start of a simulation.
 
     Flat, all cash (``account["initial_cash_quote"]``), no stop, no ladder step left. With
@@ -63,7 +67,9 @@ def init_state_nb(st, account, lines, entry_rule, exit_rule, first_bar):
 
 
 @nb.njit(cache=True, nogil=True)
-def advance_nb(bars, lines, er, xr, ladder, plan, account, lower, st, stats, j0, j1, first_bar, log, record):
+def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, ladder: Ladder, plan: np.void,
+               account: np.void, lower: Lower, st: np.void, stats: np.void, j0: int, j1: int, first_bar: int,
+               log: TradeLog, record: bool) -> tuple[int, int]:
     """Advance one simulation over bars ``j0 … j1-1`` (the rules of ``simulate_nb``, in order).
 
     Parameters

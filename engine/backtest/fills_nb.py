@@ -11,12 +11,16 @@ import math
 
 import numba as nb
 import numpy as np
+import numpy.typing as npt
 
-from engine.backtest.records_nb import EXIT_TRAIL
+from engine.backtest.records_nb import EXIT_TRAIL, Ladder, TradeLog
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def sell_nb(st, level, q, reason, j, fee, slip, record, log):
+def sell_nb(st: np.void, level: float, q: float, reason: int, j: int, fee: float, slip: float, record: bool,
+            log: TradeLog) -> None:
     """Sell `q` base units at `level` × (1 − slip) in bar `j`; book cash, fees and the leg (code `reason`)."""
     price = level * (1.0 - slip)
     notional = q * price
@@ -37,7 +41,8 @@ def sell_nb(st, level, q, reason, j, fee, slip, record, log):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def close_all_nb(st, level, reason, j, fee, slip, record, log):
+def close_all_nb(st: np.void, level: float, reason: int, j: int, fee: float, slip: float, record: bool,
+                 log: TradeLog) -> None:
     """Sell everything that remains at `level` (before slippage)."""
     q = st["remaining_base"]
     sell_nb(st, level, q, reason, j, fee, slip, record, log)
@@ -45,7 +50,7 @@ def close_all_nb(st, level, reason, j, fee, slip, record, log):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def tp_qty_nb(st, k, ladder, lot):
+def tp_qty_nb(st: np.void, k: int, ladder: Ladder, lot: float) -> float:
     """Return the quantity of ladder step `k`: its share of the entry quantity in whole lots (`lot`
     > 0), at most what remains; the last step sells the rest."""
     if k == ladder.level_frac.shape[0] - 1:
@@ -59,7 +64,8 @@ def tp_qty_nb(st, k, ladder, lot):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def fill_targets_nb(st, reach, at_open, next_tp, tp_next, ladder, lot, j, fee, slip, record, log):
+def fill_targets_nb(st: np.void, reach: float, at_open: bool, next_tp: int, tp_next: float, ladder: Ladder, lot: float,
+                    j: int, fee: float, slip: float, record: bool, log: TradeLog) -> tuple[int, float]:
     """Sell every TP step whose level `reach` attained, lowest first.
 
     With `at_open` false `reach` is a high and each step sells at its own level; with `at_open`
@@ -77,7 +83,8 @@ def fill_targets_nb(st, reach, at_open, next_tp, tp_next, ladder, lot, j, fee, s
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def with_trail_nb(stop, stop_reason, peak, has_trail_frac, trail_frac, has_trail_atr, trail_atr, atr, j):
+def with_trail_nb(stop: float, stop_reason: int, peak: float, has_trail_frac: bool, trail_frac: float,
+                  has_trail_atr: bool, trail_atr: float, atr: FloatArray, j: int) -> tuple[float, int]:
     """Return the stop and its reason raised to the trailing stop when that is higher.
 
     `peak` is the highest high before bar `j`; the ATR trail uses ``atr[j - 1]``.

@@ -14,7 +14,6 @@ check the record dtypes and hand the kernels read-only views, so each kernel com
 """
 from __future__ import annotations
 
-import logging
 from typing import NamedTuple
 
 import numba as nb
@@ -26,8 +25,6 @@ from engine.backtest.records_nb import (
     Bars, Ladder, Lower, TradeLog, account_dt, empty_log_nb, new_log_nb, new_states_nb, new_stats_nb, no_lower,
     plan_dt,
 )
-
-logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -66,7 +63,8 @@ class Fills(NamedTuple):
 
 
 @nb.njit(cache=True, nogil=True)
-def simulate_nb(bars, lines, entry_rule, exit_rule, ladder, plan, account, lower, first_bar):
+def simulate_nb(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_rule: FloatArray, ladder: Ladder,
+                plan: RecordArray, account: RecordArray, lower: Lower, first_bar: int) -> tuple[TradeLog, RecordArray]:
     """Simulate one long-only spot strategy bar by bar and return its fills.
 
     Parameters
@@ -163,7 +161,8 @@ def simulate_nb(bars, lines, entry_rule, exit_rule, ladder, plan, account, lower
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def grid_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, n_groups, block_bars):
+def grid_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,
+            plan: RecordArray, account: RecordArray, lower: Lower, n_groups: int, block_bars: int) -> RecordArray:
     """Run the :func:`simulate_nb` rules for many signal parameter combinations; stats only.
 
     Parameters

@@ -41,7 +41,8 @@ def frames(draw):
 def test_scan_and_worded_checks_agree_on_the_first_bad_row(case):
     index, (o, h, lo, c, v) = case
     problem = _ohlcv_problem(index_ms(index), o, h, lo, c, v, None)
-    assert first_bad_candle_nb(index.asi8, _MS_DIVISOR[index.unit], o, h, lo, c, v) == (-1 if problem is None else problem[0])
+    found = first_bad_candle_nb(index.asi8, _MS_DIVISOR[index.unit], o, h, lo, c, v)
+    assert found == (-1 if problem is None else problem[0])
     frame = pd.DataFrame({"open": o, "high": h, "low": lo, "close": c, "volume": v}, index=index)
     if problem is None:
         check_bars(frame)
