@@ -17,16 +17,29 @@ Figures (issue 3 targets on a 2-core machine in brackets):
 The bars are the bundled BTCUSDT 1m candles (about 44,000) repeated and chained end to start
 (each copy scaled so its first open equals the previous copy's last close) up to the length.
 Timings are the best of ``--repeat`` runs after one warm-up run.
+
+``python -m engine.bench --baseline REF`` instead compares this working tree with the tree of
+git ref `REF` (exported with ``git archive`` into a temporary folder) on the two public figures,
+single backtest and grid. ``--repeat`` rounds each start one fresh subprocess per tree, old and
+new alternating, each with ``PYTHONPATH`` at its own tree and its own ``NUMBA_CACHE_DIR``; each
+subprocess discards one warm-up run of both figures (compilation or cache load), then times
+:data:`INNER_RUNS` runs of each on the same candles and keeps the best. It prints, per figure,
+the median and best over the rounds of old and new and the new/old throughput ratio (> 1 = new
+faster), with the CPU model, cores and load average before and after (``--json``: as JSON).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import pickle
 import platform
 import resource
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -95,6 +108,7 @@ def _compile_probe(cache_dir: str) -> float:
 def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) -> dict:
     """Run the benchmark and return the figures as a dict (see module docstring)."""
     from engine.backtest import kernel_nb as sim
+    from engine.backtest.records_nb import Bars
     from engine.strategy import indicators_nb as indicators
     from engine.strategy import signals
     from engine.backtest import run_backtest, run_grid
@@ -115,13 +129,12 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     r = run_backtest(candles, "sma_cross", PARAMS, plan, costs, timeframe="1m")
 
     bars = signals.to_bar_arrays(candles)
-    tp_level, tp_alloc, p = plan.as_kernel_args(costs, 10_000.0)
-    empty_f, empty_i = np.empty(0), np.empty(0, np.int64)
+    ladder, p = plan.kernel_inputs()
+    account = costs.account(10_000.0)
 
     def kernel_only():
         lines, er, xr = signals.prepare("sma_cross", bars, PARAMS)
-        return sim.run_simulation(bars.open, bars.high, bars.low, bars.close, bars.close, lines, er, xr, tp_level,
-                                  tp_alloc, p, empty_f, empty_f, empty_f, empty_i, empty_i, 0)
+        return sim.run_simulation(Bars(*bars, bars.close), lines, er, xr, ladder, p, account)
 
     kernel = _best(kernel_only, repeat)
     params = grid_params()
@@ -146,16 +159,183 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     return result
 
 
+# The per-tree measurement of --baseline. It runs in the tree under test, so it may only use what
+# every tree has: the public run_backtest/run_grid and ExitPlan/Costs, found at today's import
+# paths or, for trees before the engine/ packages (e1f8a23 and older), at engine.exits.
+_MEASURE = """
+import json, pickle, sys, time
+try:
+    from engine.strategy.exits import Costs, ExitPlan
+except ImportError:
+    from engine.exits import Costs, ExitPlan
+from engine.backtest import run_backtest, run_grid
+
+spec = json.loads(sys.argv[2])
+with open(sys.argv[1], "rb") as f:
+    candles = pickle.load(f)
+plan = ExitPlan.from_dict(spec["plan"], where="bench")
+costs = Costs(*spec["costs"])
+
+def single():
+    run_backtest(candles, "sma_cross", spec["params"], plan, costs, timeframe="1m")
+
+def grid():
+    run_grid(candles, "sma_cross", spec["grid"], plan, costs, timeframe="1m")
+
+def best(fn, n):
+    out = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out = min(out, time.perf_counter() - t0)
+    return out
+
+single()
+grid()  # warm-up: compilation or numba cache load, discarded
+print(json.dumps({"single_s": best(single, spec["inner"][0]), "grid_s": best(grid, spec["inner"][1])}))
+"""
+#: Timed runs inside each --baseline subprocess, best kept: (single backtest, grid).
+INNER_RUNS = (5, 3)
+
+
+def machine() -> dict:
+    """Return the CPU model (from /proc/cpuinfo), core count, Python version and load average now."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def export_tree(ref: str, dest: Path) -> str:
+    """Extract the tree of git ref `ref` of this repository into `dest`; return its full commit id.
+
+    Raises
+    ------
+    ValueError
+        If `ref` is not a commit of this repository.
+    """
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                         capture_output=True, text=True)
+    if rev.returncode != 0:
+        raise ValueError(f"--baseline {ref}: not a commit of {REPO}; pass a commit id, tag or branch")
+    commit = rev.stdout.strip()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit], capture_output=True,
+                             check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return commit
+
+
+def _measure(tree: Path, cache_dir: Path, candles_path: Path, spec: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": str(cache_dir), "SCALP_NO_AUTOINSTALL": "1"}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(candles_path), spec], cwd=tree, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"measurement in {tree} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(baseline: str, n_bars: int = 1_000_000, repeat: int = 5) -> dict:
+    """Measure this working tree against the tree of git ref `baseline`, interleaved (module docstring).
+
+    Returns
+    -------
+    dict
+        ``baseline`` (ref and commit), ``n_bars``, ``rounds``, ``machine`` (with ``load_before`` and
+        ``load_after``), and per figure (``single``, ``grid``): ``old_s``/``new_s`` (every round's
+        seconds), their medians and bests, the medians in bars/s (bar evaluations/s for the grid),
+        and ``ratio_median``/``ratio_best`` = old seconds / new seconds (new/old throughput).
+
+    Raises
+    ------
+    ValueError
+        If `baseline` is not a commit of this repository.
+    """
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    params = grid_params()
+    spec = json.dumps({"plan": PLAN_TEXT, "costs": [10, 2], "params": PARAMS, "grid": params, "inner": INNER_RUNS})
+    times: dict[str, dict[str, list[float]]] = {"single": {"old": [], "new": []}, "grid": {"old": [], "new": []}}
+    with tempfile.TemporaryDirectory(prefix="scalp-bench-") as tmp:
+        tmp_path = Path(tmp)
+        old_tree = tmp_path / "baseline"
+        commit = export_tree(baseline, old_tree)
+        candles_path = tmp_path / "candles.pkl"
+        with open(candles_path, "wb") as f:
+            pickle.dump(repeated_candles(n_bars), f)
+        trees = {"old": (old_tree, tmp_path / "numba-old"), "new": (REPO, tmp_path / "numba-new")}
+        for _ in range(repeat):
+            for which in ("old", "new"):
+                tree, cache = trees[which]
+                got = _measure(tree, cache, candles_path, spec)
+                times["single"][which].append(got["single_s"])
+                times["grid"][which].append(got["grid_s"])
+    result: dict = {"baseline": {"ref": baseline, "commit": commit}, "n_bars": n_bars, "rounds": repeat,
+                    "machine": {**machine(), "load_before": load_before}}
+    result["machine"]["load_after"] = result["machine"].pop("load_average")
+    for figure, evals in (("single", n_bars), ("grid", n_bars * len(params))):
+        old, new = times[figure]["old"], times[figure]["new"]
+        old_med, new_med = statistics.median(old), statistics.median(new)
+        result[figure] = {
+            "old_s": [round(t, 4) for t in old], "new_s": [round(t, 4) for t in new],
+            "old_median_s": round(old_med, 4), "new_median_s": round(new_med, 4),
+            "old_best_s": round(min(old), 4), "new_best_s": round(min(new), 4),
+            "old_per_s": round(evals / old_med), "new_per_s": round(evals / new_med),
+            "ratio_median": round(old_med / new_med, 3), "ratio_best": round(min(old) / min(new), 3),
+        }
+    return result
+
+
+def format_comparison(c: dict) -> str:
+    """Return the text report of :func:`compare`: ratios first, then absolute figures and the machine."""
+    names = {"single": "single backtest (bars/s)", "grid": f"grid of {len(grid_params())} (bar-evals/s)"}
+    m = c["machine"]
+    lines = [f"baseline {c['baseline']['ref']} ({c['baseline']['commit'][:12]}) vs working tree {REPO}: "
+             f"{c['n_bars']:,} 1m bars, {c['rounds']} rounds, subprocesses old/new alternating",
+             "", f"{'figure':32} {'new/old median':>15} {'new/old best':>13}"]
+    for key, name in names.items():
+        f = c[key]
+        lines.append(f"{name:32} {f['ratio_median']:>15.3f} {f['ratio_best']:>13.3f}")
+    lines += ["", f"{'figure':32} {'old median':>14} {'new median':>14} {'old best s':>11} {'new best s':>11}"]
+    for key, name in names.items():
+        f = c[key]
+        lines.append(f"{name:32} {f['old_per_s'] / 1e6:>12.1f} M {f['new_per_s'] / 1e6:>12.1f} M "
+                     f"{f['old_best_s']:>11.4f} {f['new_best_s']:>11.4f}")
+    for key, name in names.items():
+        lines.append(f"  {key} seconds per round: old {c[key]['old_s']}  new {c[key]['new_s']}")
+    lines += ["", f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average (1/5/15 min) "
+                  f"before {m['load_before']}, after {m['load_after']}"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, run the benchmark, print its JSON on stdout; exit 0."""
+    """Parse flags, run the benchmark (or the --baseline comparison), print it on stdout; exit 0, 2 on bad flags."""
     ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--bars", type=int, default=1_000_000, help="number of 1m bars (default 1000000)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per figure, best kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per figure, best kept; with --baseline the number of rounds (default 3)")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile probes")
+    ap.add_argument("--baseline", metavar="REF", help="compare with the tree of this git ref (commit, tag, branch): "
+                    "--repeat rounds of one subprocess per tree, alternating")
+    ap.add_argument("--json", action="store_true", help="with --baseline: print the comparison as JSON")
     args = ap.parse_args(argv)
     if args.bars < 1000 or args.repeat < 1:
         print("engine.bench: --bars must be ≥ 1000 and --repeat ≥ 1", file=sys.stderr)
         return 2
+    if args.baseline:
+        try:
+            c = compare(args.baseline, args.bars, args.repeat)
+        except ValueError as e:
+            print(f"engine.bench: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(c, indent=1) if args.json else format_comparison(c))
+        return 0
     print(json.dumps(run(args.bars, args.repeat, not args.no_compile), indent=1))
     return 0
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from engine.backtest import kernel_nb as sim
 from engine.backtest import metrics
+from engine.backtest.records_nb import CODE_NAMES, MAX_TP_STEPS, Bars, Lower, code_name, no_lower
 from engine.data.candles import check_bars, index_ms
 from engine.data.store import read_candles
 from engine.errors import ConfigError, DataError
@@ -53,9 +54,11 @@ LEG_COLUMNS = ("trade", "time", "timestamp_ms", "bar", "price", "qty_base", "fee
 
 
 def reason_name(code: int) -> str:
-    """Return the exit reason word of a kernel code: ``tp1``… for ladder steps, else sl be trail signal time end."""
-    code = int(code)
-    return f"tp{code}" if 1 <= code < sim.R_SL else sim.REASON_NAMES[code]
+    """Return the exit reason word of a kernel code: ``tp1``… for ladder steps, else sl be trail signal time end.
+
+    The words come from the one code table, :data:`engine.backtest.records_nb.CODE_NAMES`.
+    """
+    return code_name(code)
 
 
 @dataclass(frozen=True)
@@ -153,11 +156,9 @@ def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.B
     return signals.to_bar_arrays(candles)
 
 
-def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str):
-    empty_f = np.empty(0, dtype=np.float64)
-    empty_i = np.empty(0, dtype=np.int64)
+def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str) -> Lower:
     if lower is None:
-        return empty_f, empty_f, empty_f, empty_i, empty_i
+        return no_lower()
     check_candles(lower, where="lower_candles")
     step_ms = timeframe_to_ms(timeframe)
     lo_ts = index_ms(lower.index)
@@ -167,9 +168,9 @@ def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: 
                         f"{timeframe} bars; pass candles of a lower timeframe (e.g. 1m under 5m)")
     start = np.searchsorted(lo_ts, bar_ts, side="left").astype(np.int64)
     end = np.searchsorted(lo_ts, bar_ts + step_ms, side="left").astype(np.int64)
-    return (np.ascontiguousarray(lower["open"].to_numpy(np.float64)),
-            np.ascontiguousarray(lower["high"].to_numpy(np.float64)),
-            np.ascontiguousarray(lower["low"].to_numpy(np.float64)), start, end)
+    return Lower(np.ascontiguousarray(lower["open"].to_numpy(np.float64)),
+                 np.ascontiguousarray(lower["high"].to_numpy(np.float64)),
+                 np.ascontiguousarray(lower["low"].to_numpy(np.float64)), start, end)
 
 
 def _atr_for(plan: ExitPlan, bars: signals.BarArrays) -> FloatArray:
@@ -275,11 +276,12 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
          lower_candles, signal, params, start_bar) -> BacktestResult:
     ppy = periods_per_year(timeframe)
     atr = _atr_for(exit_plan, bars)
-    tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
-    lo = _lower_arrays(candles, lower_candles, timeframe)
+    ladder, plan = exit_plan.kernel_inputs()
+    account = costs.account(initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    lower = _lower_arrays(candles, lower_candles, timeframe)
     t0 = time.perf_counter()
-    fills = sim.run_simulation(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rule, exit_rule,
-                               tp_level, tp_alloc, plan, *lo, start_bar)
+    fills = sim.run_simulation(Bars(*bars, atr), lines, entry_rule, exit_rule, ladder, plan, account, lower,
+                               start_bar)
     elapsed = time.perf_counter() - t0
     if start_bar:  # bar numbers relative to the window
         fills = fills._replace(entry_bar=fills.entry_bar - start_bar, exit_bar=fills.exit_bar - start_bar,
@@ -294,20 +296,20 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
     return result
 
 
-def _reason_table(n_tp: int) -> npt.NDArray[np.object_]:
-    table = np.empty(sim.R_END + 1, dtype=object)
-    table[:] = ""
-    for k in range(1, min(n_tp, sim.R_SL - 1) + 1):
-        table[k] = f"tp{k}"
-    for code, name in sim.REASON_NAMES.items():
-        table[code] = name
-    return table
+def _reason_names(codes: IntArray) -> npt.NDArray[np.object_]:
+    # the words of the leg reason codes: a table over 0 … max code built from code_name, then one lookup
+    top = int(codes.max()) if codes.size else 0
+    table = np.full(top + 1, "", dtype=object)
+    for code in range(1, top + 1):
+        if code <= MAX_TP_STEPS or code in CODE_NAMES:
+            table[code] = code_name(code)
+    return table[codes]
 
 
 def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
                        **meta: Any) -> BacktestResult:
     nt = f.entry_bar.shape[0]
-    names = _reason_table(int(f.leg_reason.max()) if f.leg_reason.size else 0)[f.leg_reason]
+    names = _reason_names(f.leg_reason)
     legs = pd.DataFrame({
         "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": index_ms(index[f.leg_bar]), "bar": f.leg_bar,
         "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee, "reason": names,
@@ -339,20 +341,20 @@ def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0:
     s = f.stats
     # the kernel's streaming statistics give the metrics of engine.backtest.metrics (a test keeps them equal)
     m = metrics.metrics_from_stats(s, initial_cash_quote=cash0, periods_per_year=ppy)
-    n_rej = int(s[sim.S_N_REJECTED])
+    n_rej = int(s["n_rejected"])
     return BacktestResult(
         metrics=m, trades=trades, legs=legs, equity=equity,
         ambiguity=_ambiguity(s, used_lower), n_rejected=n_rej,
-        reject_reason=sim.REJECT_NAMES.get(int(s[sim.S_LAST_REJECT])) if n_rej else None,
+        reject_reason=code_name(s["last_reject"]) if n_rej else None,
         initial_cash_quote=cash0, **meta)
 
 
-def _ambiguity(s: FloatArray, used_lower: bool) -> dict[str, Any]:
+def _ambiguity(s: np.void, used_lower: bool) -> dict[str, Any]:
     return {
-        "n_ambiguous_bars": int(s[sim.S_N_AMBIGUOUS]),
-        "n_resolved_target_first": int(s[sim.S_AMB_TARGET_FIRST]),
-        "n_resolved_stop_first": int(s[sim.S_AMB_STOP_FIRST]),
-        "n_unresolved_stop_first": int(s[sim.S_AMB_UNRESOLVED]),
+        "n_ambiguous_bars": int(s["n_ambiguous"]),
+        "n_resolved_target_first": int(s["n_target_first"]),
+        "n_resolved_stop_first": int(s["n_stop_first"]),
+        "n_unresolved_stop_first": int(s["n_unresolved"]),
         "lower_timeframe_used": bool(used_lower),
     }
 
@@ -404,10 +406,11 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     for i, p in enumerate(combos):
         entry_rules[i], exit_rules[i] = spec.rules(p, row)
     atr = _atr_for(exit_plan, bars)
-    tp_level, tp_alloc, plan = exit_plan.as_kernel_args(costs, initial_cash_quote)
-    lo = _lower_arrays(candles, lower_candles, timeframe)
-    stats = sim.run_grid_stats(bars.open, bars.high, bars.low, bars.close, atr, lines, entry_rules, exit_rules,
-                              tp_level, tp_alloc, plan, *lo, numba.get_num_threads(), GRID_BLOCK_BARS)
+    ladder, plan = exit_plan.kernel_inputs()
+    account = costs.account(initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    lower = _lower_arrays(candles, lower_candles, timeframe)
+    stats = sim.run_grid_stats(Bars(*bars, atr), lines, entry_rules, exit_rules, ladder, plan, account, lower,
+                               n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)

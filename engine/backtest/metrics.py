@@ -19,7 +19,6 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from engine.backtest import kernel_nb as sim
 from engine.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -161,33 +160,49 @@ def compute_metrics(pnl_quote: FloatArray, return_pct: FloatArray, equity_quote:
     }
 
 
-def metrics_from_stats(stats: FloatArray, *, initial_cash_quote: float, periods_per_year: float) -> dict[str, float]:
-    """Return the metrics of one run from the kernel's streaming statistics (``S_*`` layout).
+def metrics_from_stats(stats: np.void | npt.NDArray[np.void], *, initial_cash_quote: float,
+                       periods_per_year: float) -> dict[str, float]:
+    """Return the metrics of one run from the kernel's streaming statistics.
 
     Same definitions as the functions above; the standard deviation comes from the sums of
     returns and squared returns: ``var = (Σr² − (Σr)²/m) / (m − 1)``.
+
+    Parameters
+    ----------
+    stats : one :data:`engine.backtest.records_nb.stats_dt` record
+        A ``numpy.void`` (an element of the kernel's record array) or a 0-d record array, read
+        by field name.
+    initial_cash_quote : float
+        Starting cash, quote.
+    periods_per_year : float
+        Bars in a 365-day year (525600 for 1m).
+
+    Returns
+    -------
+    dict
+        :data:`METRIC_KEYS` → value; NaN where undefined (as the functions above).
     """
-    s = np.asarray(stats, dtype=np.float64)
-    nt = int(s[sim.S_N_TRADES])
-    m = s[sim.S_N_RET]
+    s = stats
+    nt = int(s["n_trades"])
+    m = float(s["n_returns"])
+    ret_sum = float(s["return_sum"])
     sh = math.nan
     if m >= 2:
-        mean = s[sim.S_RET_SUM] / m
-        var = (s[sim.S_RET_SUMSQ] - s[sim.S_RET_SUM] * mean) / (m - 1.0)
+        mean = ret_sum / m
+        var = (float(s["return_sumsq"]) - ret_sum * mean) / (m - 1.0)
         if var > 0.0:
             sh = mean / math.sqrt(var) * math.sqrt(periods_per_year)
-    loss = s[sim.S_GROSS_LOSS]
-    n_bars = int(s[sim.S_N_BARS])
-    s = [float(v) for v in s]
+    loss = float(s["gross_loss_quote"])
+    n_bars = int(s["n_bars"])
     return {
         "n_trades": nt,
-        "win_rate_pct": s[sim.S_N_WINS] / nt * 100.0 if nt else math.nan,
-        "profit_factor": s[sim.S_GROSS_PROFIT] / loss if loss > 0.0 else math.nan,
-        "max_drawdown_pct": s[sim.S_MAX_DD] * 100.0 if n_bars else math.nan,
+        "win_rate_pct": float(s["n_wins"]) / nt * 100.0 if nt else math.nan,
+        "profit_factor": float(s["gross_profit_quote"]) / loss if loss > 0.0 else math.nan,
+        "max_drawdown_pct": float(s["max_drawdown_frac"]) * 100.0 if n_bars else math.nan,
         "sharpe": sh,
-        "total_return_pct": (s[sim.S_FINAL_EQUITY] / initial_cash_quote - 1.0) * 100.0 if n_bars else math.nan,
-        "expectancy_pct": s[sim.S_SUM_RET_PCT] / nt if nt else math.nan,
-        "exposure_pct": exposure_pct(int(s[sim.S_EXPOSURE_BARS]), n_bars),
+        "total_return_pct": (float(s["final_equity_quote"]) / initial_cash_quote - 1.0) * 100.0 if n_bars else math.nan,
+        "expectancy_pct": float(s["sum_return_pct"]) / nt if nt else math.nan,
+        "exposure_pct": exposure_pct(int(s["exposure_bars"]), n_bars),
     }
 
 

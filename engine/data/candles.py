@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from engine.data.candles_nb import first_bad_candle_nb
 from engine.errors import DataError
 from engine.markets import timeframe_to_ms
 
@@ -21,6 +22,8 @@ FloatArray = npt.NDArray[np.float64]
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 #: Exact header line of a candle CSV.
 CSV_HEADER = "timestamp," + ",".join(CANDLE_COLUMNS)
+#: Index unit → index units per millisecond, for first_bad_candle_nb (1 for "s": whole seconds never share a ms).
+_MS_DIVISOR = {"s": 1, "ms": 1, "us": 1_000, "ns": 1_000_000}
 
 
 def index_ms(candles: pd.DataFrame | pd.Series | pd.DatetimeIndex) -> IntArray:
@@ -140,14 +143,23 @@ def check_bars(candles: pd.DataFrame, *, where: str = "candles") -> None:
         raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected open, high, low, close, volume")
     if len(candles) == 0:
         raise DataError(f"{where}: no candles; backfill or load candles first")
-    ts = index_ms(candles)
-    arrays = [np.asarray(candles[c], dtype=np.float64) for c in ("open", "high", "low", "close")]
-    volume = np.asarray(candles["volume"], dtype=np.float64) if "volume" in candles else np.zeros(len(ts))
-    problem = _ohlcv_problem(ts, *arrays, volume, None)
-    if problem is not None:
-        row, column, found, expected = problem
-        raise DataError(f"{where} row {row}: {column} {found}, expected {expected}. "
-                        "Sort, de-duplicate, drop or refetch that candle.")
+    index = candles.index
+    index_ms(index[:1])  # a tz-aware DatetimeIndex, or the DataError of index_ms
+    arrays = [np.ascontiguousarray(candles[c], dtype=np.float64) for c in ("open", "high", "low", "close")]
+    volume = (np.ascontiguousarray(candles["volume"], dtype=np.float64) if "volume" in candles
+              else np.zeros(len(index)))
+    # one pass over the whole frame; the message is worded on the bad row (and the one before it)
+    bad = first_bad_candle_nb(np.ascontiguousarray(index.asi8), _MS_DIVISOR[index.unit], *arrays, volume)
+    if bad >= 0:
+        start = max(bad - 1, 0)
+        rows = slice(start, bad + 1)
+        problem = _ohlcv_problem(index_ms(index[rows]), *(a[rows] for a in arrays), volume[rows], None)
+        if problem is None:  # the scan and the worded rules disagree (a test forbids it): the full check decides
+            start, problem = 0, _ohlcv_problem(index_ms(index), *arrays, volume, None)
+        if problem is not None:
+            row, column, found, expected = problem
+            raise DataError(f"{where} row {start + row}: {column} {found}, expected {expected}. "
+                            "Sort, de-duplicate, drop or refetch that candle.")
 
 
 def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *, where: str = "candles",

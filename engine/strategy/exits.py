@@ -16,32 +16,19 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.errors import ConfigError
 
+if TYPE_CHECKING:
+    from engine.backtest.records_nb import Ladder
+
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
-
-# Layout of the float64 parameter vector handed to the kernels (see ExitPlan.as_kernel_args).
-P_SL_PCT = 0          # stop distance as a fraction (negative), NaN = none
-P_SL_ATR = 1          # stop distance in ATRs (positive), NaN = none
-P_BREAKEVEN = 2       # 1.0 = move the stop to breakeven after TP1
-P_BE_OFFSET = 3       # breakeven offset as a fraction of the entry price
-P_TRAIL_PCT = 4       # trailing distance as a fraction (positive), NaN = none
-P_TRAIL_ATR = 5       # trailing distance in ATRs, NaN = none
-P_USE_EXIT_SIGNAL = 6  # 1.0 = act on the exit signal
-P_MAX_HOLD = 7        # max holding time in bars, -1 = none
-P_CHECK_ENTRY_BAR = 8  # 1.0 = check stops/targets on the entry bar itself
-P_LOT = 9             # lot size in base units, 0 = fractional quantities
-P_FEE = 10            # fee per side as a fraction of notional
-P_SLIP = 11           # slippage per fill as a fraction of price
-P_CASH = 12           # initial cash in quote currency
-N_PLAN = 13
+RecordArray = npt.NDArray[np.void]
 
 _ALIASES = {"tp": "tp_ladder"}
 #: Keys of a risk block that belong to :class:`Costs`, not to the exit plan.
@@ -175,6 +162,30 @@ class Costs:
     def to_dict(self) -> dict[str, float]:
         """Return ``{"fee_bps", "slippage_bps"}``."""
         return {"fee_bps": self.fee_bps, "slippage_bps": self.slippage_bps}
+
+    def account(self, initial_cash_quote: float, *, lot_size_base: float | None = None) -> RecordArray:
+        """Return the kernels' account record: these costs with a starting cash and a lot size.
+
+        Parameters
+        ----------
+        initial_cash_quote : float
+            Starting cash, quote currency (> 0; the API checks it).
+        lot_size_base : float or None
+            Quantities in whole multiples of this many base units
+            (:attr:`ExitPlan.lot_size_base`); None = fractional quantities.
+
+        Returns
+        -------
+        account_dt record array, shape (1,)
+            :data:`engine.backtest.records_nb.account_dt`: fee and slippage as fractions
+            (:attr:`fee_rate`, :attr:`slippage_rate`), ``lot_size_base`` 0.0 for None.
+        """
+        # imported here: engine.backtest's package __init__ imports the API, which imports this module
+        from engine.backtest.records_nb import account_dt, new_record
+
+        return new_record(account_dt, initial_cash_quote=float(initial_cash_quote), fee_rate=self.fee_rate,
+                          slippage_rate=self.slippage_rate,
+                          lot_size_base=0.0 if lot_size_base is None else float(lot_size_base))
 
 
 @dataclass(frozen=True)
@@ -436,28 +447,34 @@ class ExitPlan:
             breakeven_stop=entry * (1.0 + self.breakeven_offset_pct / 100.0) if self.breakeven else None,
         )
 
-    def as_kernel_args(self, costs: Costs, initial_cash_quote: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Return ``(tp_level_frac, tp_alloc_frac, plan)`` float64 arrays for the kernels.
+    def kernel_inputs(self) -> tuple[Ladder, RecordArray]:
+        """Return the take-profit ladder and the exit-rule record for the kernels.
 
-        ``tp_level_frac[k]`` is step k's distance as a fraction (0.009 for 0.9 %),
-        ``tp_alloc_frac[k]`` its share of the entry quantity (0.5 for 50 %), ``plan`` the
-        ``P_*`` layout of this module (NaN = rule off).
+        Returns
+        -------
+        Ladder
+            ``level_frac[k]``: step k's distance as a fraction (0.009 for 0.9 %); ``alloc_frac[k]``
+            its share of the entry quantity (0.5 for 50 %); float64 arrays, shape (n_tp,).
+        plan_dt record array, shape (1,)
+            :data:`engine.backtest.records_nb.plan_dt`: percentages as fractions, NaN = rule off,
+            ``max_hold_bars`` -1 = none. Costs, cash and the lot size are not exit rules: they
+            go in :meth:`Costs.account`.
         """
-        tp_level = np.array([p / 100.0 for p, _ in self.tp_ladder], dtype=np.float64)
-        tp_alloc = np.array([a / 100.0 for _, a in self.tp_ladder], dtype=np.float64)
+        from engine.backtest.records_nb import Ladder, new_record, plan_dt  # (see Costs.account)
+
+        ladder = Ladder(np.array([p / 100.0 for p, _ in self.tp_ladder], dtype=np.float64),
+                        np.array([a / 100.0 for _, a in self.tp_ladder], dtype=np.float64))
         nan = np.nan
-        plan = np.empty(N_PLAN, dtype=np.float64)
-        plan[P_SL_PCT] = nan if self.sl_pct is None else self.sl_pct / 100.0
-        plan[P_SL_ATR] = nan if self.sl_atr_mult is None else self.sl_atr_mult
-        plan[P_BREAKEVEN] = 1.0 if self.breakeven else 0.0
-        plan[P_BE_OFFSET] = self.breakeven_offset_pct / 100.0
-        plan[P_TRAIL_PCT] = nan if self.trail_pct is None else self.trail_pct / 100.0
-        plan[P_TRAIL_ATR] = nan if self.trail_atr_mult is None else self.trail_atr_mult
-        plan[P_USE_EXIT_SIGNAL] = 1.0 if self.use_exit_signal else 0.0
-        plan[P_MAX_HOLD] = -1.0 if self.max_hold_bars is None else float(self.max_hold_bars)
-        plan[P_CHECK_ENTRY_BAR] = 1.0 if self.check_entry_bar else 0.0
-        plan[P_LOT] = 0.0 if self.lot_size_base is None else self.lot_size_base
-        plan[P_FEE] = costs.fee_rate
-        plan[P_SLIP] = costs.slippage_rate
-        plan[P_CASH] = float(initial_cash_quote)
-        return tp_level, tp_alloc, plan
+        plan = new_record(
+            plan_dt,
+            stop_loss_frac=nan if self.sl_pct is None else self.sl_pct / 100.0,
+            stop_loss_atr_mult=nan if self.sl_atr_mult is None else self.sl_atr_mult,
+            breakeven=self.breakeven,
+            breakeven_offset_frac=self.breakeven_offset_pct / 100.0,
+            trail_frac=nan if self.trail_pct is None else self.trail_pct / 100.0,
+            trail_atr_mult=nan if self.trail_atr_mult is None else self.trail_atr_mult,
+            use_exit_signal=self.use_exit_signal,
+            max_hold_bars=-1 if self.max_hold_bars is None else self.max_hold_bars,
+            check_entry_bar=self.check_entry_bar,
+        )
+        return ladder, plan

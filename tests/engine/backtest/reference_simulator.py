@@ -1,6 +1,6 @@
 """Plain-Python reference of the simulator's fill rules, used only by tests.
 
-Written from the rules in the docstring of :func:`engine.simulator.simulate_nb`, independently
+Written from the rules in the docstring of :func:`engine.backtest.kernel_nb.simulate_nb`, independently
 of the kernel (objects and lists instead of a state vector, one function per step of a bar), so
 that the property tests can compare the two trade for trade. Slow; use small frames only.
 """

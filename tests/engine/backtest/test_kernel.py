@@ -22,6 +22,7 @@ from engine.backtest import metrics
 from engine.strategy import indicators_nb as indicators
 from engine.strategy import signals
 from engine.backtest import kernel_nb as sim
+from engine.backtest import records_nb as rec
 from engine.backtest import run_signals
 from engine.errors import ConfigError, DataError
 from engine.strategy.exits import Costs, ExitPlan
@@ -311,16 +312,18 @@ def scenarios(draw):
 def kernel_run(op, high, low, close, entries, exits, plan, costs, lower, cash=1000.0):
     lines, er, xr = signals.arrays_to_lines(entries, exits)
     atr = indicators.atr_nb(high, low, close, plan.atr_period)
-    tp_level, tp_alloc, p = plan.as_kernel_args(costs, cash)
+    ladder, p = plan.kernel_inputs()
+    account = costs.account(cash, lot_size_base=plan.lot_size_base)
     if lower is None:
-        lo = (np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
+        lo = None
     else:
         flat = [s for subs in lower for s in subs]
         counts = np.array([len(s) for s in lower])
         end = np.cumsum(counts).astype(np.int64)
-        lo = (np.array([s[0] for s in flat]), np.array([s[1] for s in flat]), np.array([s[2] for s in flat]),
-              end - counts, end)
-    return sim.run_simulation(op, high, low, close, atr, lines, er, xr, tp_level, tp_alloc, p, *lo, 0), atr
+        lo = rec.Lower(np.array([s[0] for s in flat]), np.array([s[1] for s in flat]),
+                       np.array([s[2] for s in flat]), end - counts, end)
+    bars = rec.Bars(op, high, low, close, atr)
+    return sim.run_simulation(bars, lines, er, xr, ladder, p, account, lo, 0), atr
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -338,7 +341,7 @@ def test_kernel_matches_reference_and_invariants(case):
         assert tr.pnl == pytest.approx(f.pnl[i], rel=1e-9, abs=1e-9)
         k_legs = np.flatnonzero(f.leg_trade == i)
         assert [(g.bar, g.reason) for g in tr.legs] == [
-            (int(f.leg_bar[k]), ("tp%d" % f.leg_reason[k]) if f.leg_reason[k] < 100 else sim.REASON_NAMES[int(f.leg_reason[k])])
+            (int(f.leg_bar[k]), rec.code_name(f.leg_reason[k]))
             for k in k_legs]
         assert [g.price for g in tr.legs] == pytest.approx(f.leg_price[k_legs].tolist(), rel=1e-12)
         assert [g.qty for g in tr.legs] == pytest.approx(f.leg_qty[k_legs].tolist(), rel=1e-12)
@@ -348,9 +351,9 @@ def test_kernel_matches_reference_and_invariants(case):
         assert entries[f.entry_bar[i] - 1] and f.entry_bar[i] >= 1
     np.testing.assert_allclose(f.equity, ref.equity, rtol=1e-9)
     s = f.stats
-    assert (s[sim.S_N_AMBIGUOUS], s[sim.S_AMB_TARGET_FIRST], s[sim.S_AMB_STOP_FIRST], s[sim.S_AMB_UNRESOLVED]) == (
+    assert (s["n_ambiguous"], s["n_target_first"], s["n_stop_first"], s["n_unresolved"]) == (
         ref.ambiguous, ref.target_first, ref.stop_first, ref.unresolved)
-    assert s[sim.S_N_REJECTED] == ref.rejected
+    assert s["n_rejected"] == ref.rejected
     # streaming metrics of the kernel == metric definitions applied to the reference's trades/equity
     pnl = np.array([tr.pnl for tr in ref.trades])
     ret = np.array([tr.pnl / (tr.qty * tr.entry_price) * 100 for tr in ref.trades])
@@ -395,9 +398,10 @@ def test_costs_never_increase_profit(case, extra_fee_bps):
                            Costs(costs.fee_bps + extra_fee_bps, costs.slippage_bps), lower)
     # higher fees leave every fill where it was and never raise the final equity
     assert dearer.leg_bar.tolist() == base.leg_bar.tolist()
-    assert dearer.stats[sim.S_FINAL_EQUITY] <= base.stats[sim.S_FINAL_EQUITY] + 1e-9
+    assert dearer.stats["final_equity_quote"] <= base.stats["final_equity_quote"] + 1e-9
     if len(base.pnl):
-        assert (dearer.pnl <= base.pnl + 1e-9).all() or dearer.stats[sim.S_FINAL_EQUITY] < base.stats[sim.S_FINAL_EQUITY]
+        assert ((dearer.pnl <= base.pnl + 1e-9).all()
+                or dearer.stats["final_equity_quote"] < base.stats["final_equity_quote"])
     # slippage only ever worsens a fill against its level: each leg's price ≤ its pre-slippage level
     slip = costs.slippage_rate
     assert (dearer.leg_price <= dearer.leg_price / (1.0 - slip) + 1e-12).all()
@@ -436,12 +440,11 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
         "e = rng.random(n) < 0.3; x = rng.random(n) < 0.1\n"
         "plan = ExitPlan.only(tp_ladder='0.5:50,1.2:50', sl_pct=-0.8, breakeven=True, trail_pct=1.5, max_hold_bars=6)\n"
         "f, atr = kernel_run(o, h, l, c, e, x, plan, Costs(10, 2), None)\n"
-        "from engine.strategy import signals\nfrom engine.backtest import kernel_nb as sim\n"
+        "from engine.strategy import signals\nfrom engine.backtest import kernel_nb as sim, records_nb as rec\n"
         "lines, er, xr = signals.arrays_to_lines(e, x)\n"
-        "tl, ta, p = plan.as_kernel_args(Costs(10, 2), 1000.0)\n"
-        "z, zi = np.empty(0), np.empty(0, np.int64)\n"
-        "g = sim.run_grid_stats(o, h, l, c, atr, lines, np.stack([er, er, er]), np.stack([xr, xr, xr]), tl, ta, p,\n"
-        "                       z, z, z, zi, zi, 2, 7)\n"  # blocks of 7 bars: state carried across blocks
+        "ladder, p = plan.kernel_inputs(); account = Costs(10, 2).account(1000.0)\n"
+        "g = sim.run_grid_stats(rec.Bars(o, h, l, c, atr), lines, np.stack([er, er, er]), np.stack([xr, xr, xr]),\n"
+        "                       ladder, p, account, n_groups=2, block_bars=7)\n"  # blocks of 7 bars: state carried
         "print(json.dumps({'legs': f.leg_price.tolist(), 'eq': f.equity.tolist(), 'stats': f.stats.tolist(),\n"
         "                  'grid': g.tolist()}))\n"
     )
@@ -458,8 +461,26 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
         assert row == pytest.approx(outs[0]["stats"], rel=1e-12)
 
 
-def test_reason_codes_have_names():
-    assert sim.REASON_NAMES[sim.R_BE] == "be" and sim.REJECT_NAMES[sim.REJECT_NO_CASH] == "no cash left"
+def test_codes_have_names_in_one_table():
+    assert rec.code_name(rec.EXIT_BE) == "be" and rec.code_name(rec.REJECT_NO_CASH) == "no cash left"
+    assert rec.code_name(1) == "tp1" and rec.code_name(rec.MAX_TP_STEPS) == f"tp{rec.MAX_TP_STEPS}"
+    # exit reasons and rejection statuses never share a code, and no named code is a ladder step
+    assert all(code > rec.MAX_TP_STEPS for code in rec.CODE_NAMES)
+    with pytest.raises(KeyError):
+        rec.code_name(rec.NO_REJECT)
+
+
+def test_kernel_entry_points_reject_a_plan_of_the_wrong_dtype():
+    rows = [(100, 100, 100, 100)] * 3
+    o = np.array([r[0] for r in rows], dtype=float)
+    lines, er, xr = signals.arrays_to_lines(np.zeros(3, bool), np.zeros(3, bool))
+    ladder, plan = ExitPlan.only().kernel_inputs()
+    account = NO_COSTS.account(1000.0)
+    with pytest.raises(TypeError, match="plan: expected a plan_dt record array of shape \\(1,\\)"):
+        sim.run_simulation(rec.Bars(o, o, o, o, o), lines, er, xr, ladder, account, account)
+    with pytest.raises(TypeError, match="account: expected"):
+        sim.run_grid_stats(rec.Bars(o, o, o, o, o), lines, er[None], xr[None], ladder, plan, plan[0],
+                           n_groups=1, block_bars=8)
 
 
 def test_bad_costs_are_rejected():

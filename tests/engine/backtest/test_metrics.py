@@ -28,7 +28,7 @@ import pytest
 from engine.fileio import json_safe
 
 from engine.backtest import metrics
-from engine.backtest import kernel_nb as sim
+from engine.backtest.records_nb import stats_dt
 from engine.errors import DataError
 
 PNL = np.array([30.0, -10.0, 20.0, -20.0])
@@ -57,11 +57,11 @@ def test_compute_metrics_bundles_the_hand_values():
 def test_streaming_stats_give_the_same_metrics():
     # the kernel's on-the-fly sums for the hand case: Σr = 0.175, Σr² = 0.0703125 + … (computed here)
     r = EQ[1:] / EQ[:-1] - 1
-    s = np.zeros(sim.N_STATS)
-    s[sim.S_N_TRADES], s[sim.S_N_WINS] = 4, 2
-    s[sim.S_GROSS_PROFIT], s[sim.S_GROSS_LOSS], s[sim.S_SUM_RET_PCT] = 50.0, 30.0, 2.0
-    s[sim.S_MAX_DD], s[sim.S_RET_SUM], s[sim.S_RET_SUMSQ], s[sim.S_N_RET] = 0.2, r.sum(), (r * r).sum(), 4
-    s[sim.S_EXPOSURE_BARS], s[sim.S_FINAL_EQUITY], s[sim.S_N_BARS] = 3, 108.9, 5
+    s = np.zeros(1, dtype=stats_dt)[0]
+    s["n_trades"], s["n_wins"] = 4, 2
+    s["gross_profit_quote"], s["gross_loss_quote"], s["sum_return_pct"] = 50.0, 30.0, 2.0
+    s["max_drawdown_frac"], s["return_sum"], s["return_sumsq"], s["n_returns"] = 0.2, r.sum(), (r * r).sum(), 4
+    s["exposure_bars"], s["final_equity_quote"], s["n_bars"] = 3, 108.9, 5
     a = metrics.metrics_from_stats(s, initial_cash_quote=100.0, periods_per_year=4.0)
     b = metrics.compute_metrics(PNL, RET, EQ, initial_cash_quote=100.0, n_bars_held=3, periods_per_year=4.0)
     assert a == pytest.approx(b, rel=1e-12)

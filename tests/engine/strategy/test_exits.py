@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from engine.strategy import exits
 from engine.errors import ConfigError
+from engine.backtest.records_nb import account_dt, plan_dt
 from engine.strategy.exits import Costs, ExitPlan, parse_tp_ladder
 
 
@@ -57,13 +57,22 @@ def test_bad_plans_name_where_and_key(d, message):
         ExitPlan.from_dict(d, where="risk")
 
 
-def test_kernel_args_layout():
-    plan = ExitPlan(tp_ladder="1:60,2:40", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.1, max_hold_bars=5)
-    lv, al, p = plan.as_kernel_args(Costs(10, 2), 1000.0)
-    assert lv.tolist() == [0.01, 0.02] and al.tolist() == [0.6, 0.4]
-    assert p[exits.P_SL_PCT] == -0.005 and math.isnan(p[exits.P_TRAIL_PCT])
-    assert p[exits.P_FEE] == 0.001 and p[exits.P_SLIP] == 0.0002 and p[exits.P_MAX_HOLD] == 5
-    assert p[exits.P_CASH] == 1000.0 and p.dtype == np.float64
+def test_kernel_inputs_by_name():
+    plan = ExitPlan(tp_ladder="1:60,2:40", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.1, max_hold_bars=5,
+                    lot_size_base=0.5)
+    ladder, p = plan.kernel_inputs()
+    assert ladder.level_frac.tolist() == [0.01, 0.02] and ladder.alloc_frac.tolist() == [0.6, 0.4]
+    assert p.dtype == plan_dt and p.shape == (1,)
+    assert p["stop_loss_frac"][0] == -0.005 and math.isnan(p["trail_frac"][0]) and math.isnan(p["stop_loss_atr_mult"][0])
+    assert p["breakeven"][0] and p["breakeven_offset_frac"][0] == 0.001 and p["max_hold_bars"][0] == 5
+    assert ExitPlan.only().kernel_inputs()[1]["max_hold_bars"][0] == -1
+    # costs, cash and lot size are the account's, not exit rules
+    a = Costs(10, 2).account(1000.0, lot_size_base=plan.lot_size_base)
+    assert a.dtype == account_dt and a.shape == (1,)
+    assert (a["fee_rate"][0], a["slippage_rate"][0], a["initial_cash_quote"][0], a["lot_size_base"][0]) == (
+        0.001, 0.0002, 1000.0, 0.5)
+    assert Costs(10, 2).account(1000.0)["lot_size_base"][0] == 0.0
+    assert not set(plan_dt.names) & set(account_dt.names)
 
 
 def test_costs():
