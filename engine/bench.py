@@ -108,6 +108,7 @@ def _compile_probe(cache_dir: str) -> float:
 def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) -> dict:
     """Run the benchmark and return the figures as a dict (see module docstring)."""
     from engine.backtest import kernel_nb as sim
+    from engine.backtest.inputs import kernel_account, kernel_plan
     from engine.backtest.records_nb import Bars
     from engine.strategy import indicators_nb as indicators
     from engine.strategy import signals
@@ -129,8 +130,8 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     r = run_backtest(candles, "sma_cross", PARAMS, plan, costs, timeframe="1m")
 
     bars = signals.to_bar_arrays(candles)
-    ladder, p = plan.kernel_inputs()
-    account = costs.account(10_000.0)
+    ladder, p = kernel_plan(plan)
+    account = kernel_account(costs, 10_000.0)
 
     def kernel_only():
         lines, er, xr = signals.prepare("sma_cross", bars, PARAMS)

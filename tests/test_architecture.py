@@ -105,8 +105,16 @@ def test_no_module_over_the_size_budget():
 
 
 def test_every_package_has_a_short_public_surface():
+    # an __init__ re-exports and documents; its code (the docstring not counted) stays short
     for init in ENGINE.rglob("__init__.py"):
         if "sample" in init.parts or init.parent.name == "config":
             continue
-        lines = init.read_text(encoding="utf-8").splitlines()
-        assert len(lines) <= 60, f"{init.relative_to(REPO)}: {len(lines)} lines; an __init__ is a public surface"
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        doc = tree.body[0].end_lineno if tree.body and isinstance(tree.body[0], ast.Expr) else 0
+        code = len(init.read_text(encoding="utf-8").splitlines()) - doc
+        assert code <= 60, f"{init.relative_to(REPO)}: {code} lines of code; an __init__ is a public surface"
+
+
+def test_metrics_read_the_kernel_statistics_by_name_never_from_the_kernel_module():
+    bad = _violations([ENGINE / "backtest" / "metrics.py"], ("engine.backtest.kernel_nb", "engine.backtest.core_nb"))
+    assert not bad, "\n".join(bad)

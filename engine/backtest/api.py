@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.backtest import kernel_nb as sim
+from engine.backtest.inputs import kernel_account, kernel_plan
 from engine.backtest import metrics
 from engine.backtest.records_nb import CODE_NAMES, MAX_TP_STEPS, Bars, Lower, code_name, no_lower
 from engine.data.candles import check_bars, index_ms
@@ -276,8 +277,8 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
          lower_candles, signal, params, start_bar) -> BacktestResult:
     ppy = periods_per_year(timeframe)
     atr = _atr_for(exit_plan, bars)
-    ladder, plan = exit_plan.kernel_inputs()
-    account = costs.account(initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    ladder, plan = kernel_plan(exit_plan)
+    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
     lower = _lower_arrays(candles, lower_candles, timeframe)
     t0 = time.perf_counter()
     fills = sim.run_simulation(Bars(*bars, atr), lines, entry_rule, exit_rule, ladder, plan, account, lower,
@@ -406,8 +407,8 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     for i, p in enumerate(combos):
         entry_rules[i], exit_rules[i] = spec.rules(p, row)
     atr = _atr_for(exit_plan, bars)
-    ladder, plan = exit_plan.kernel_inputs()
-    account = costs.account(initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    ladder, plan = kernel_plan(exit_plan)
+    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
     lower = _lower_arrays(candles, lower_candles, timeframe)
     stats = sim.run_grid_stats(Bars(*bars, atr), lines, entry_rules, exit_rules, ladder, plan, account, lower,
                                n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)

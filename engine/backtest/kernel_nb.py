@@ -79,7 +79,7 @@ def simulate_nb(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_rule
         Take-profit distances (fractions, increasing) and shares of the entry quantity (sum 1),
         float64 arrays of shape (n_tp,).
     plan : plan_dt record array, shape (1,)
-        The exit rules (:meth:`engine.strategy.exits.ExitPlan.kernel_inputs`).
+        The exit rules (:func:`engine.backtest.inputs.kernel_plan`).
     account : account_dt record array, shape (1,)
         Initial cash (quote), fee and slippage rates (fractions), lot size (base units, 0 = none)
         (:meth:`engine.strategy.exits.Costs.account`).

@@ -67,7 +67,7 @@ def code_name(code: int) -> str:
 
 # ------------------------------------------------------------------ record dtypes
 
-#: The exit rules of one plan (:meth:`engine.strategy.exits.ExitPlan.kernel_inputs` builds it).
+#: The exit rules of one plan (:func:`engine.backtest.inputs.kernel_plan` builds it).
 #: Distances are fractions of the entry fill price; NaN = rule off.
 plan_dt = np.dtype([
     ("stop_loss_frac", np.float64),         # stop distance, negative (-0.005 = 0.5 % below entry)

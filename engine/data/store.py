@@ -1,5 +1,4 @@
-"""Candles on disk: read, validate, write atomically, append, resample, find gaps.
-Candles on disk: paths, locks, source sidecars, CSV read, atomic write, append, quarantine.
+"""Candles on disk: paths, locks, source sidecars, atomic write, append, quarantine.
 
 One file per pair and timeframe, ``<data_dir>/ohlcv/<PAIR>/<TF>.csv`` (DESIGN.md, "Candles"):
 header ``timestamp,open,high,low,close,volume``, ``timestamp`` = candle open time in integer
@@ -9,17 +8,15 @@ Every write goes to a temporary file in the same folder followed by :func:`os.re
 inter-process lock (:func:`engine.fileio.lock_for`, the ``filelock`` package), so a notebook and the
 maintainer never interleave and a crash never leaves a half-written CSV. Each candle file has a
 sidecar ``<TF>.source.json`` naming where its candles came from (``"binance"``, ``"sample"`` ...);
-a file never mixes sources: :func:`append_candles` with a different source replaces the file.
+a file never mixes sources (:func:`append_candles`). Reading is :mod:`engine.data.csvfile`
+(re-exported here: ``store.read_candles``).
 """
 from __future__ import annotations
 
 import contextlib
-import gzip
-import io
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
@@ -28,11 +25,12 @@ import pandas as pd
 from filelock import FileLock
 
 from engine import fileio
+# the readers live in csvfile.py; the store re-exports them (one store surface for its callers)
+from engine.data.csvfile import last_candle_ms, read_candles, read_tail_candles, timeframe_of_path  # noqa: F401
+from engine.data.candles import CANDLE_COLUMNS, index_ms, validate_candles
 from engine.data.housekeeping import move_aside
-from engine.data.candles import (CANDLE_COLUMNS, CSV_HEADER, IntArray, _ohlcv_problem, candles_from_arrays,
-                                 empty_candles, index_ms, validate_candles)
 from engine.errors import DataError
-from engine.markets import TIMEFRAME_MS, pair_to_folder, timeframe_to_ms
+from engine.markets import pair_to_folder, timeframe_to_ms
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +38,6 @@ logger = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 120.0
 #: Source kind of the candles the bundled sample writes (they can always be rewritten from it).
 SAMPLE_KIND = "sample"
-
-_TF_FROM_NAME = re.compile(r"^(?P<tf>[0-9]+[mhd])\.csv(\.gz)?$")
 
 
 def candle_path(data_dir: str | os.PathLike, pair: str, timeframe: str) -> Path:
@@ -68,14 +64,6 @@ def candle_path(data_dir: str | os.PathLike, pair: str, timeframe: str) -> Path:
     """
     timeframe_to_ms(timeframe)
     return Path(data_dir) / "ohlcv" / pair_to_folder(pair) / f"{timeframe}.csv"
-
-
-def timeframe_of_path(path: str | os.PathLike) -> str | None:
-    """Return the timeframe encoded in a candle file name (``1m.csv`` → ``"1m"``), else None."""
-    match = _TF_FROM_NAME.match(Path(path).name)
-    if match and match.group("tf") in TIMEFRAME_MS:
-        return match.group("tf")
-    return None
 
 
 def candle_lock(path: str | os.PathLike, timeout_s: float = LOCK_TIMEOUT_S) -> FileLock:
@@ -145,137 +133,6 @@ def _write_source(path: Path, source: str) -> None:
     payload = json.dumps({"source": source, "written_at_ms": int(time.time() * 1000)}) + "\n"
     fileio.atomic_write_bytes(source_sidecar_path(path), payload.encode("utf-8"), lock=False)
 
-
-
-def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.DataFrame:
-    """Read and validate a candle CSV (plain or ``.gz``).
-
-    Parameters
-    ----------
-    path : path
-        ``<data_dir>/ohlcv/<PAIR>/<TF>.csv`` or a bundled ``1m.csv.gz``.
-    timeframe : str, optional
-        Timeframe whose grid the timestamps must lie on; by default taken from the file name
-        (``5m.csv`` → ``"5m"``), and the grid is not checked if the name does not say.
-
-    Returns
-    -------
-    DataFrame
-        Index ``timestamp`` (UTC DatetimeIndex of open times), float64 ``open high low close
-        volume``; ascending, unique. Empty (0 rows) for a file holding only the header.
-
-    Raises
-    ------
-    DataError
-        If the file is missing or empty, the header differs, or a row is malformed: the message
-        names the file, the row (1-based data row; line = row + 1), the value found, what was
-        expected and how to fix it.
-    """
-    path = Path(path)
-    if timeframe is None:
-        timeframe = timeframe_of_path(path)
-    fix = f"Delete or move {path.name} aside and re-run the backfill (it is rebuilt)."
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                raw = handle.read()
-        else:
-            raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such candle file. Run the backfill (or seed from the sample).") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e}). {fix}") from e
-    text_head = raw[:200].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty, expected header {CSV_HEADER!r}. {fix}")
-    if text_head != CSV_HEADER:
-        raise DataError(f"{path} row 0 (header): found {text_head!r}, expected {CSV_HEADER!r}. {fix}")
-    if not raw.endswith(b"\n"):
-        last = raw.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
-        n_rows = raw.count(b"\n")
-        raise DataError(
-            f"{path} row {n_rows}: last line {last!r} has no line end (truncated write), "
-            f"expected a complete row. {fix}"
-        )
-    return _parse_candle_bytes(raw, path, timeframe, fix)
-
-
-def _parse_candle_bytes(raw: bytes, path: Path, timeframe: str | None, fix: str, first_row: int = 1,
-                        rows_of: str = "") -> pd.DataFrame:
-    """Parse and validate CSV bytes (header + complete rows) into a candle frame.
-
-    `first_row` is the 1-based data-row number of the first row in `raw` and `rows_of` a note
-    after it (``" of the last 200"``), so messages name rows as the file counts them.
-    """
-    def row_name(i: int) -> str:
-        return f"row {first_row + i}{rows_of}"
-
-    step_ms = timeframe_to_ms(timeframe) if timeframe is not None else None
-    fast = _read_fast(raw)
-    if fast is not None:  # well-formed numbers: only the candle rules are left to check
-        problem = _ohlcv_problem(fast[0], *fast[1:], step_ms)
-        if problem is not None:
-            row, column, found, expected = problem
-            raise DataError(f"{path} {row_name(row)}: {column} {found}, expected {expected}. {fix}")
-        return candles_from_arrays(*fast)
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, ValueError) as e:
-        raise DataError(f"{path}: malformed CSV ({str(e).strip()}), expected 6 fields per row. {fix}") from e
-    n = len(frame)
-    if n == 0:
-        return empty_candles()
-    ts_text = frame["timestamp"].to_numpy(dtype=object)
-    ts_num = pd.to_numeric(frame["timestamp"], errors="coerce")
-    bad_ts = ~np.asarray([isinstance(t, str) and t.strip().lstrip("-").isdigit() for t in ts_text])
-    if bad_ts.any():
-        row = int(np.flatnonzero(bad_ts)[0])
-        raise DataError(
-            f"{path} {row_name(row)}: timestamp {ts_text[row]!r}, expected an integer number of "
-            f"milliseconds (candle open time, UTC). {fix}"
-        )
-    ts = ts_num.to_numpy(dtype=np.int64)
-    values = []
-    for col in CANDLE_COLUMNS:
-        num = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(num)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"{path} {row_name(row)}: {col} {frame[col].iloc[row]!r}, expected a finite number. {fix}"
-            )
-        values.append(num)
-    problem = _ohlcv_problem(ts, *values, step_ms)
-    if problem is not None:
-        row, column, found, expected = problem
-        raise DataError(f"{path} {row_name(row)}: {column} {found}, expected {expected}. {fix}")
-    return candles_from_arrays(ts, *values)
-
-
-def _read_fast(raw: bytes) -> tuple[IntArray, ...] | None:
-    """Parse a candle CSV whose fields are all well-formed numbers; None if any is not.
-
-    The slow path of read_candles then finds the offending row and value for the message.
-    """
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(raw), dtype={"timestamp": str, **{c: np.float64 for c in CANDLE_COLUMNS}},
-            engine="c", na_filter=True,
-        )
-    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
-        return None
-    if list(frame.columns) != ["timestamp", *CANDLE_COLUMNS]:
-        return None
-    stamps = frame["timestamp"]
-    if stamps.isna().any() or not stamps.str.fullmatch(r"-?[0-9]{1,19}").all():
-        return None
-    arrays = [stamps.astype(np.int64).to_numpy(dtype=np.int64)]
-    for col in CANDLE_COLUMNS:
-        values = frame[col].to_numpy(dtype=np.float64)
-        if not np.isfinite(values).all():
-            return None
-        arrays.append(values)
-    return tuple(arrays)
 
 
 def quarantine_corrupt(path: str | os.PathLike, reason: str) -> Path:
@@ -445,105 +302,4 @@ def append_candles(
         return n_new
 
 
-def last_candle_ms(path: str | os.PathLike) -> int | None:
-    """Return the open time (ms) of the last candle of a CSV by reading only its tail.
-
-    Cheap (reads at most 4 KiB; a ``.gz`` file is decompressed whole, ~10 ms for a month of 1m
-    candles); does not validate the file. None if the file does not exist or holds no candle row.
-    """
-    path = Path(path)
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                tail = handle.read()[-4096:]
-        else:
-            tail = _read_tail(path)
-    except OSError:
-        return None
-    for line in reversed(tail.splitlines()):
-        field = line.split(b",", 1)[0].strip()
-        if field.isdigit():
-            return int(field)
-        if field == b"timestamp":
-            return None
-    return None
-
-
-def read_tail_candles(path: str | os.PathLike, n: int, timeframe: str | None = None) -> pd.DataFrame:
-    """Read and validate the last `n` candles of a candle CSV, reading only the end of the file.
-
-    For charts of recent candles (the dashboard): a month of 1m candles costs a few KiB, not the
-    whole file. A ``.gz`` file is decompressed whole. The rows read are validated as
-    :func:`read_candles` validates a whole file (grid of `timeframe`, OHLC relations), with rows
-    named from the end (``row 3 of the last 200``).
-
-    Parameters
-    ----------
-    path : path
-        A candle CSV with the header ``timestamp,open,high,low,close,volume``.
-    n : int
-        Candles wanted (≥ 1); fewer when the file holds fewer.
-    timeframe : str, optional
-        As for :func:`read_candles` (default: from the file name).
-
-    Returns
-    -------
-    DataFrame
-        As :func:`read_candles`: UTC DatetimeIndex of open times, float64 OHLCV, ascending; empty
-        when the file holds only the header.
-
-    Raises
-    ------
-    DataError
-        If the file is missing, has another header, ends in a truncated row, or a row read is
-        malformed.
-    """
-    path = Path(path)
-    if timeframe is None:
-        timeframe = timeframe_of_path(path)
-    fix = f"Delete or move {path.name} aside and re-run the backfill (it is rebuilt)."
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                raw, whole = handle.read(), True
-        else:
-            with open(path, "rb") as handle:
-                head = handle.readline()
-                handle.seek(0, os.SEEK_END)
-                size = handle.tell()
-                want = (n + 2) * 128  # candle rows are well under 128 bytes
-                while True:
-                    start = max(0, size - want)
-                    handle.seek(start)
-                    raw = handle.read()
-                    whole = start == 0
-                    if whole or raw.count(b"\n") > n + 1:
-                        break
-                    want *= 4
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such candle file. Run the backfill (or seed from the sample).") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e}). {fix}") from e
-    if whole:
-        head, _, raw = raw.partition(b"\n")
-        head += b"\n"
-    elif b"\n" in raw:
-        raw = raw.split(b"\n", 1)[1]  # the first line read may be cut
-    if head.decode("utf-8", "replace").strip() != CSV_HEADER:
-        raise DataError(f"{path} row 0 (header): found {head[:80].decode('utf-8', 'replace').strip()!r}, "
-                        f"expected {CSV_HEADER!r}. {fix}")
-    if raw and not raw.endswith(b"\n"):
-        last = raw.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
-        raise DataError(f"{path}: last line {last!r} has no line end (truncated write), expected a complete row. {fix}")
-    lines = raw.splitlines(keepends=True)[-n:] if n > 0 else []
-    return _parse_candle_bytes(CSV_HEADER.encode() + b"\n" + b"".join(lines), path, timeframe, fix,
-                               first_row=1, rows_of=f" of the last {len(lines)}")
-
-
-def _read_tail(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 4096))
-        return handle.read()
 

@@ -23,9 +23,6 @@ import numpy.typing as npt
 
 from engine.errors import ConfigError
 
-if TYPE_CHECKING:
-    from engine.backtest.records_nb import Ladder
-
 logger = logging.getLogger(__name__)
 
 RecordArray = npt.NDArray[np.void]
@@ -162,30 +159,6 @@ class Costs:
     def to_dict(self) -> dict[str, float]:
         """Return ``{"fee_bps", "slippage_bps"}``."""
         return {"fee_bps": self.fee_bps, "slippage_bps": self.slippage_bps}
-
-    def account(self, initial_cash_quote: float, *, lot_size_base: float | None = None) -> RecordArray:
-        """Return the kernels' account record: these costs with a starting cash and a lot size.
-
-        Parameters
-        ----------
-        initial_cash_quote : float
-            Starting cash, quote currency (> 0; the API checks it).
-        lot_size_base : float or None
-            Quantities in whole multiples of this many base units
-            (:attr:`ExitPlan.lot_size_base`); None = fractional quantities.
-
-        Returns
-        -------
-        account_dt record array, shape (1,)
-            :data:`engine.backtest.records_nb.account_dt`: fee and slippage as fractions
-            (:attr:`fee_rate`, :attr:`slippage_rate`), ``lot_size_base`` 0.0 for None.
-        """
-        # imported here: engine.backtest's package __init__ imports the API, which imports this module
-        from engine.backtest.records_nb import account_dt, new_record
-
-        return new_record(account_dt, initial_cash_quote=float(initial_cash_quote), fee_rate=self.fee_rate,
-                          slippage_rate=self.slippage_rate,
-                          lot_size_base=0.0 if lot_size_base is None else float(lot_size_base))
 
 
 @dataclass(frozen=True)
@@ -447,34 +420,3 @@ class ExitPlan:
             breakeven_stop=entry * (1.0 + self.breakeven_offset_pct / 100.0) if self.breakeven else None,
         )
 
-    def kernel_inputs(self) -> tuple[Ladder, RecordArray]:
-        """Return the take-profit ladder and the exit-rule record for the kernels.
-
-        Returns
-        -------
-        Ladder
-            ``level_frac[k]``: step k's distance as a fraction (0.009 for 0.9 %); ``alloc_frac[k]``
-            its share of the entry quantity (0.5 for 50 %); float64 arrays, shape (n_tp,).
-        plan_dt record array, shape (1,)
-            :data:`engine.backtest.records_nb.plan_dt`: percentages as fractions, NaN = rule off,
-            ``max_hold_bars`` -1 = none. Costs, cash and the lot size are not exit rules: they
-            go in :meth:`Costs.account`.
-        """
-        from engine.backtest.records_nb import Ladder, new_record, plan_dt  # (see Costs.account)
-
-        ladder = Ladder(np.array([p / 100.0 for p, _ in self.tp_ladder], dtype=np.float64),
-                        np.array([a / 100.0 for _, a in self.tp_ladder], dtype=np.float64))
-        nan = np.nan
-        plan = new_record(
-            plan_dt,
-            stop_loss_frac=nan if self.sl_pct is None else self.sl_pct / 100.0,
-            stop_loss_atr_mult=nan if self.sl_atr_mult is None else self.sl_atr_mult,
-            breakeven=self.breakeven,
-            breakeven_offset_frac=self.breakeven_offset_pct / 100.0,
-            trail_frac=nan if self.trail_pct is None else self.trail_pct / 100.0,
-            trail_atr_mult=nan if self.trail_atr_mult is None else self.trail_atr_mult,
-            use_exit_signal=self.use_exit_signal,
-            max_hold_bars=-1 if self.max_hold_bars is None else self.max_hold_bars,
-            check_entry_bar=self.check_entry_bar,
-        )
-        return ladder, plan

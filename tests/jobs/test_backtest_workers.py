@@ -34,6 +34,7 @@ def _rows(tmp_path):
     return doc["rows"], doc
 
 
+@pytest.mark.slow
 def test_results_identical_for_1_and_2_workers(seeded):
     assert cli.main(["--pairs", ",".join(PAIRS), "--tfs", "15m", "--workers", "1", "-q"]) == 0
     one, doc1 = _rows(seeded)
@@ -50,6 +51,7 @@ def test_results_identical_for_1_and_2_workers(seeded):
         assert 0.0 < row["param_stability"] <= 1.0
 
 
+@pytest.mark.slow
 def test_optuna_results_identical_for_1_and_2_workers_and_a_shared_storage(seeded):
     cfg = str(_optuna_config(seeded))
     argv = ["--pairs", ",".join(PAIRS), "--tfs", "15m", "--backtest-config", cfg, "-q"]
@@ -70,6 +72,7 @@ def test_optuna_results_identical_for_1_and_2_workers_and_a_shared_storage(seede
     assert ema and all(r["search"] == "optuna" and r["n_configs_tried"] == 8 * 3 for r in ema)
 
 
+@pytest.mark.slow
 def test_worker_process_then_leader(seeded):
     cfg = str(_optuna_config(seeded, n_trials=12))
     url = f"sqlite:///{seeded / 'w.db'}"

@@ -44,22 +44,14 @@ listed in summary.json and status.json. Where candles came from is a
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from engine.errors import DataError
-from engine.fileio import write_json, write_yaml
-from engine.records import Fields, display_path, read_json_document, read_yaml_document
 from engine.research.reports.curves import CURVE_POINTS, Curve, CurveTrade, curve_name
+from engine.research.reports.files import (CANDIDATES_FILE, CANDIDATES_HEADER, STATUS_FILE, SUMMARY_FILE,
+                                           read_candidates, read_curve, read_status, read_summary, write_candidates,
+                                           write_curve, write_status, write_summary)
 from engine.research.reports.rows import (CURVES_DIR, SUMMARY_COLUMNS, Candidate, CandidatesReport, FoldResult,
                                           FoldWindow, SummaryReport, SummaryRow)
 from engine.research.reports.status import (STAGES, ClockReading, CycleStatus, Gap, Stage, StageError,
                                             describe_source)
-
-SUMMARY_FILE = "summary.json"
-CANDIDATES_FILE = "strategies.yml.next"
-STATUS_FILE = "status.json"
-CANDIDATES_HEADER = ("# Best candidate per pair × timeframe (chosen in-sample); promotion judges the "
-                     "out-of-sample metrics.\n")
 
 __all__ = [
     "CANDIDATES_FILE", "CURVES_DIR", "CURVE_POINTS", "STAGES", "STATUS_FILE", "SUMMARY_COLUMNS", "SUMMARY_FILE",
@@ -68,60 +60,3 @@ __all__ = [
     "read_candidates", "read_curve", "read_status", "read_summary", "write_candidates", "write_curve",
     "write_status", "write_summary",
 ]
-
-
-def write_summary(path: Path, report: SummaryReport) -> Path:
-    """Write summary.json atomically (strict JSON, NaN → null)."""
-    return write_json(Path(path), report.to_json())
-
-
-def read_summary(path: Path) -> SummaryReport:
-    """Return the :class:`SummaryReport` of a summary.json.
-
-    Raises
-    ------
-    DataError
-        File missing, unreadable, not JSON, or not of the record's shape (naming file and key).
-    """
-    return SummaryReport.from_json(Fields(read_json_document(path), display_path(path)))
-
-
-def write_candidates(path: Path, report: CandidatesReport) -> Path:
-    """Write strategies.yml.next atomically (YAML with a comment header)."""
-    return write_yaml(Path(path), report.to_json(), header=CANDIDATES_HEADER)
-
-
-def read_candidates(path: Path) -> CandidatesReport:
-    """Return the :class:`CandidatesReport` of a strategies.yml.next.
-
-    Raises
-    ------
-    DataError
-        ``<file>: file not found; run the research first (jobs/backtest.py research)``, not YAML,
-        or not of the record's shape (naming file and key).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{display_path(path)}: file not found; run the research first (jobs/backtest.py research)")
-    doc = read_yaml_document(path)
-    return CandidatesReport.from_json(Fields(doc, display_path(path)))
-
-
-def write_curve(path: Path, curve: Curve) -> Path:
-    """Write a curve file atomically (compact JSON)."""
-    return write_json(Path(path), curve.to_json(), indent=None)
-
-
-def read_curve(path: Path) -> Curve:
-    """Return the :class:`Curve` of a curve file; DataError as :func:`read_summary`."""
-    return Curve.from_json(Fields(read_json_document(path), display_path(path)))
-
-
-def write_status(path: Path, status: CycleStatus) -> Path:
-    """Write status.json atomically."""
-    return write_json(Path(path), status.to_json())
-
-
-def read_status(path: Path) -> CycleStatus:
-    """Return the :class:`CycleStatus` of a status.json; DataError as :func:`read_summary`."""
-    return CycleStatus.from_json(Fields(read_json_document(path), display_path(path)))

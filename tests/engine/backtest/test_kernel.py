@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.backtest import metrics
+from engine.backtest.inputs import kernel_account, kernel_plan
 from engine.strategy import indicators_nb as indicators
 from engine.strategy import signals
 from engine.backtest import kernel_nb as sim
@@ -312,8 +313,8 @@ def scenarios(draw):
 def kernel_run(op, high, low, close, entries, exits, plan, costs, lower, cash=1000.0):
     lines, er, xr = signals.arrays_to_lines(entries, exits)
     atr = indicators.atr_nb(high, low, close, plan.atr_period)
-    ladder, p = plan.kernel_inputs()
-    account = costs.account(cash, lot_size_base=plan.lot_size_base)
+    ladder, p = kernel_plan(plan)
+    account = kernel_account(costs, cash, lot_size_base=plan.lot_size_base)
     if lower is None:
         lo = None
     else:
@@ -442,7 +443,7 @@ def test_kernel_runs_as_plain_python_with_jit_disabled():
         "f, atr = kernel_run(o, h, l, c, e, x, plan, Costs(10, 2), None)\n"
         "from engine.strategy import signals\nfrom engine.backtest import kernel_nb as sim, records_nb as rec\n"
         "lines, er, xr = signals.arrays_to_lines(e, x)\n"
-        "ladder, p = plan.kernel_inputs(); account = Costs(10, 2).account(1000.0)\n"
+        "from engine.backtest.inputs import kernel_account, kernel_plan\nladder, p = kernel_plan(plan); account = kernel_account(Costs(10, 2), 1000.0)\n"
         "g = sim.run_grid_stats(rec.Bars(o, h, l, c, atr), lines, np.stack([er, er, er]), np.stack([xr, xr, xr]),\n"
         "                       ladder, p, account, n_groups=2, block_bars=7)\n"  # blocks of 7 bars: state carried
         "print(json.dumps({'legs': f.leg_price.tolist(), 'eq': f.equity.tolist(), 'stats': f.stats.tolist(),\n"
@@ -474,8 +475,8 @@ def test_kernel_entry_points_reject_a_plan_of_the_wrong_dtype():
     rows = [(100, 100, 100, 100)] * 3
     o = np.array([r[0] for r in rows], dtype=float)
     lines, er, xr = signals.arrays_to_lines(np.zeros(3, bool), np.zeros(3, bool))
-    ladder, plan = ExitPlan.only().kernel_inputs()
-    account = NO_COSTS.account(1000.0)
+    ladder, plan = kernel_plan(ExitPlan.only())
+    account = kernel_account(NO_COSTS, 1000.0)
     with pytest.raises(TypeError, match="plan: expected a plan_dt record array of shape \\(1,\\)"):
         sim.run_simulation(rec.Bars(o, o, o, o, o), lines, er, xr, ladder, account, account)
     with pytest.raises(TypeError, match="account: expected"):

@@ -83,6 +83,7 @@ def server(exchange_server):  # noqa: F811
     return exchange_server
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_leaves_valid_prefix_files(server, tmp_path):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
@@ -110,6 +111,7 @@ def test_sigkill_mid_write_leaves_valid_prefix_files(server, tmp_path):
     assert max(sizes) > 0, f"no kill happened after a write (sizes {sizes}); the test proved nothing"
 
 
+@pytest.mark.slow
 def test_two_processes_backfilling_one_pair_leave_one_correct_file(server, tmp_path):
     children = [start_child(server, tmp_path, "ETHUSDT", "5m", 600, page=50) for _ in range(2)]
     for child in children:

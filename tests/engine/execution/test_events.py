@@ -48,6 +48,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_the_log_survives_sigkill_with_no_broken_line(tmp_path):
     rng = random.Random(7)
     for _ in range(20):

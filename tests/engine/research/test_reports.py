@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine.records import Fields
 from engine import cycle
 from engine.config import load_settings
 from engine.errors import DataError
@@ -147,7 +148,7 @@ def test_stage_error_and_status_records():
     doc = status.to_json()
     assert doc["data_source"] == "stored" and doc["exchanges"] == ["binance"] and doc["cycle"]["duration_s"] == 2.5
     assert doc["errors"][1] == {"pair": None, "timeframe": None, "stage": "watchlist", "message": "offline"}
-    assert CycleStatus.from_json(reports.Fields(doc, "status.json")) == status
+    assert CycleStatus.from_json(Fields(doc, "status.json")) == status
 
 
 @pytest.mark.parametrize("source, exchanges, words, live", [
@@ -164,4 +165,4 @@ def test_data_source_of_a_candle_file():
     assert DataSource.of_candle_file("sample") == (DataSource.SAMPLE, None)
     assert DataSource.of_candle_file("binance") == (DataSource.EXCHANGE, "binance")
     assert DataSource.of_candle_file(None) == (DataSource.UNKNOWN, None)
-    assert math.isnan(reports.Fields({"x": None}, "f").float("x"))  # null is NaN, undefined
+    assert math.isnan(Fields({"x": None}, "f").float("x"))  # null is NaN, undefined

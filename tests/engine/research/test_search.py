@@ -194,6 +194,7 @@ while contribute(candles, entries.entry_sets["ema_cross"], bt, timeframe="1m", p
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
+@pytest.mark.slow
 def test_two_worker_processes_run_every_trial_once_with_the_single_worker_result(tmp_path, candles, kind):
     import optuna
     from optuna.trial import TrialState

@@ -57,24 +57,6 @@ def test_bad_plans_name_where_and_key(d, message):
         ExitPlan.from_dict(d, where="risk")
 
 
-def test_kernel_inputs_by_name():
-    plan = ExitPlan(tp_ladder="1:60,2:40", sl_pct=-0.5, breakeven=True, breakeven_offset_pct=0.1, max_hold_bars=5,
-                    lot_size_base=0.5)
-    ladder, p = plan.kernel_inputs()
-    assert ladder.level_frac.tolist() == [0.01, 0.02] and ladder.alloc_frac.tolist() == [0.6, 0.4]
-    assert p.dtype == plan_dt and p.shape == (1,)
-    assert p["stop_loss_frac"][0] == -0.005 and math.isnan(p["trail_frac"][0]) and math.isnan(p["stop_loss_atr_mult"][0])
-    assert p["breakeven"][0] and p["breakeven_offset_frac"][0] == 0.001 and p["max_hold_bars"][0] == 5
-    assert ExitPlan.only().kernel_inputs()[1]["max_hold_bars"][0] == -1
-    # costs, cash and lot size are the account's, not exit rules
-    a = Costs(10, 2).account(1000.0, lot_size_base=plan.lot_size_base)
-    assert a.dtype == account_dt and a.shape == (1,)
-    assert (a["fee_rate"][0], a["slippage_rate"][0], a["initial_cash_quote"][0], a["lot_size_base"][0]) == (
-        0.001, 0.0002, 1000.0, 0.5)
-    assert Costs(10, 2).account(1000.0)["lot_size_base"][0] == 0.0
-    assert not set(plan_dt.names) & set(account_dt.names)
-
-
 def test_costs():
     assert Costs(10, 2).fee_rate == 0.001 and Costs(10, 2).slippage_rate == 0.0002
     with pytest.raises(ConfigError, match=r"costs.slippage_bps = inf"):
