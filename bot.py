@@ -83,13 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="run one cycle, print the URLs and exit")
     parser.add_argument("--no-tunnel", action="store_true", help="do not start ngrok even if NGROK_AUTHTOKEN is set")
     parser.add_argument("--no-server", action="store_true", help="do not serve the dashboard (render only)")
+    parser.add_argument("--sample", choices=("month", "long"), default=None,
+                        help="run offline on a bundled sample: month (1m candles, April 2021; the default sample) "
+                             "or long (1h candles, May 2021 to March 2026); same as SCALP_DATA_SOURCE=sample "
+                             "SCALP_SAMPLE=<name>")
     args = parse(parser, argv)
 
     def body() -> int:
         from engine import cycle
         from engine.config import load_settings
 
-        settings = load_settings(args.config)  # a bad config stops here: exit 2, one line
+        overrides = {"data_source": "sample", "sample": args.sample} if args.sample else {}
+        settings = load_settings(args.config, overrides=overrides)  # a bad config stops here: exit 2, one line
         rt = settings.runtime
         setup_logging(args.verbose, args.quiet, rt.logs_dir / "maintainer.log")
         from tools.render import render, write_dashboard_urls
