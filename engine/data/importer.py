@@ -46,7 +46,7 @@ from engine.markets import TIMEFRAME_MS, pair_to_folder, timeframe_to_ms
 
 logger = logging.getLogger(__name__)
 
-_BINANCE_NAME = re.compile(r"^(?P<pair>[A-Z0-9]{2,20})-(?P<tf>[0-9]+[smhdwM])-\d{4}-\d{2}(-\d{2})?\.(zip|csv)$")
+_BINANCE_NAME = re.compile(r"^(?P<pair>[A-Z0-9]{2,20})-(?P<tf>[0-9]+[smhdwM])-\d{4}-\d{2}(-\d{2})?\.(zip|csv|csv\.gz)$")
 _FREQTRADE_NAME = re.compile(
     r"^(?P<base>[A-Z0-9]{1,15})_(?P<quote>[A-Z0-9]{2,10})-(?P<tf>[0-9]+[smhdwM])(-(spot|futures|mark|index))?"
     r"\.(feather|json|json\.gz|jsongz)$")

@@ -96,3 +96,31 @@ def test_expiry_is_on_the_cycle_clock():
     assert not s.is_expired(NOW - 1) and s.is_expired(NOW)
     kept, expired = drop_expired([s, _held("ETHUSDT", NOW, NOW + 60_000)], NOW)
     assert [x.pair for x in kept] == ["ETHUSDT"] and [x.pair for x in expired] == ["BTCUSDT"]
+
+
+def test_a_candidate_on_old_data_is_not_promoted_and_expiry_counts_from_its_last_candle(tmp_path):
+    """Offline with stored exchange candles the clock is the wall clock: five-year-old research must
+    not be promoted with a fresh 24 h expiry."""
+    import dataclasses
+
+    from engine.records import Period
+    from engine.strategy.promoted import load_strategies
+    from tests.conftest import make_candidate, write_candidates
+
+    last_open = 1_619_999_700_000  # 5m candle opening 2021-05-02 23:55 UTC, closing 2021-05-03 00:00
+    fresh = make_candidate("BTCUSDT", "5m")
+    stale = dataclasses.replace(make_candidate("ETHUSDT", "5m"), period=Period(1_617_321_600_000, last_open - 3_600_000))
+    rules = PromotionRules(1.0, 35.0, 0.0, 5, 0.0)
+    now = last_open + 300_000 + 5 * 300_000  # exactly age_mult 5 × 5 m after the close: still fresh
+    decisions = promotion.decide([fresh, stale], rules, now_ms=now, age_mult=5)
+    assert decisions[0].promoted
+    assert not decisions[1].promoted
+    assert decisions[1].reasons == ("data 1.4 h old on the run's clock (last candle 2021-05-02 22:55 UTC; at most 5 × 5m)",)
+    # promoted on a later clock than the data (a replay clock equals the close; here 10 min later):
+    # the expiry counts from the close of the last candle, not from now
+    cands = tmp_path / "next.yml"
+    write_candidates(cands, [fresh])
+    promotion.promote_file(cands, tmp_path / "strategies.yml", rules, risk_mode="aggressive", now_ms=now,
+                           ttl_hours=24, age_mult=5)
+    [s] = load_strategies(tmp_path / "strategies.yml")
+    assert s.promoted_at_ms == now and s.expires_at_ms == last_open + 300_000 + 24 * 3_600_000
