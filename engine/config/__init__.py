@@ -29,7 +29,7 @@ from engine.config import schema
 from engine.errors import ConfigError
 from engine.strategy import signals
 from engine.strategy.exits import COST_KEYS, Costs, ExitPlan
-from engine.config.models import (AppConfig, BacktestConfig, Constraints, EntriesConfig, EntrySet, OptunaConfig,
+from engine.config.models import (AppConfig, BacktestConfig, Chance, Constraints, EntriesConfig, EntrySet, OptunaConfig,
                                   PromotionRules, RuntimeConfig, Settings, WalkForward)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -260,6 +260,7 @@ def load_backtest(path: Path | str | None = None, entries: EntriesConfig | None 
         raw=c,
         costs=costs,
         workers=c["workers"],
+        chance=Chance(**c["chance"]),
     )
 
 

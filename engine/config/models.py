@@ -47,6 +47,10 @@ class PromotionRules:
     min_sharpe: float
     min_trades: int
     min_win_rate_pct: float
+    min_deflated_sharpe: float
+    max_p_value_vs_random: float
+    max_pbo: float
+    require_holdout: bool
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class WalkForward:
     train_bars: int | None
     test_bars: int | None
     embargo_bars: int
+    final_holdout_bars: int = 0  # most recent bars never searched (schema: walk_forward.final_holdout_bars)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,14 @@ class Constraints:
 
 
 @dataclass(frozen=True)
+class Chance:
+    """The ``chance`` block: ``n_twins`` random-entry twins per row, drawn with ``seed``."""
+
+    n_twins: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class BacktestConfig:
     """backtest_config.json: what to search and how to score it."""
 
@@ -140,6 +153,7 @@ class BacktestConfig:
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     costs: Costs | None = None  # overrides the entry sets' costs in a search; None keeps theirs
     workers: int | None = None
+    chance: Chance | None = None  # the ``chance`` block; load_backtest always sets it
 
     def costs_for(self, entry_set: EntrySet) -> Costs:
         """Return the :class:`engine.strategy.exits.Costs` the search uses for `entry_set`: the

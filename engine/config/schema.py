@@ -214,15 +214,20 @@ RUNTIME = Block(
     },
 )
 
-def _promotion_rules(pf: float, dd: float, sharpe: float, trades: int, win: float) -> Block:
+def _promotion_rules(pf: float, dd: float, sharpe: float, trades: int, win: float, dsr: float, p_random: float,
+                     pbo: float, require_holdout: bool) -> Block:
     return Block(
-        doc="thresholds a candidate's out-of-sample metrics must meet",
+        doc="thresholds a candidate's out-of-sample evidence must meet",
         keys={
             "min_profit_factor": Key("float", pf, "gross profit / gross loss, at least", lo=0.0),
             "max_drawdown_pct": Key("float", dd, "max drawdown in %, at most", lo=0.0, hi=100.0),
             "min_sharpe": Key("float", sharpe, "annualised Sharpe (365 d), at least"),
-            "min_trades": Key("int", trades, "round trips, at least", lo=0),
+            "min_trades": Key("int", trades, "out-of-sample round trips, at least", lo=0),
             "min_win_rate_pct": Key("float", win, "winning trades in %, at least", lo=0.0, hi=100.0),
+            "min_deflated_sharpe": Key("float", dsr, "deflated Sharpe ratio (probability, 0..1) given every configuration that competed for the slot, at least", lo=0.0, hi=1.0),
+            "max_p_value_vs_random": Key("float", p_random, "share of random-entry twins doing at least as well, at most", lo=0.0, hi=1.0),
+            "max_pbo": Key("float", pbo, "probability of backtest overfitting of the pair × timeframe's search, at most", lo=0.0, hi=1.0),
+            "require_holdout": Key("bool", require_holdout, "the deployed parameters must also pass on the untouched final window (walk_forward.final_holdout_bars)"),
         },
     )
 
@@ -230,9 +235,9 @@ def _promotion_rules(pf: float, dd: float, sharpe: float, trades: int, win: floa
 PROMOTION = Block(
     doc="promotion rules per risk_mode",
     keys={
-        "conservative": _promotion_rules(1.5, 10.0, 1.5, 30, 50.0),
-        "balanced": _promotion_rules(1.2, 20.0, 0.5, 15, 40.0),
-        "aggressive": _promotion_rules(1.0, 35.0, 0.0, 5, 0.0),
+        "conservative": _promotion_rules(1.5, 10.0, 1.5, 30, 50.0, 0.95, 0.01, 0.2, True),
+        "balanced": _promotion_rules(1.2, 20.0, 0.5, 15, 40.0, 0.8, 0.05, 0.35, False),
+        "aggressive": _promotion_rules(1.0, 35.0, 0.0, 5, 0.0, 0.5, 0.10, 1.0, False),
     },
 )
 
@@ -295,6 +300,7 @@ WALK_FORWARD = Block(
         "train_bars": Key("int", None, "bars per train window (overrides train_ratio)", lo=10, nullable=True),
         "test_bars": Key("int", None, "bars per test window (overrides train_ratio)", lo=10, nullable=True),
         "embargo_bars": Key("int", 0, "bars left out between a train window and its test window", lo=0),
+        "final_holdout_bars": Key("int", 0, "most recent bars never searched (0 = none); promotion can require a pass there", lo=0),
     },
 )
 
@@ -332,6 +338,10 @@ BACKTEST_JSON = Block(
         "walk_forward": WALK_FORWARD,
         "constraints": CONSTRAINTS,
         "costs": Key("dict", None, "fee_bps and slippage_bps for the search, overriding every entry set's costs; null keeps entries_config.json's", nullable=True),
+        "chance": Block(doc="the random-entry baseline of every row", keys={
+            "n_twins": Key("int", 200, "random-entry twins per row (same exits, costs and number of entries)", lo=10, hi=100_000),
+            "seed": Key("int", 7, "seed of the twins' entry bars (with the row's pair, timeframe and entry set)", lo=0),
+        }),
         "workers": Key("int", None, "processes for the (pair, timeframe) jobs of a research run; null = measured default (engine.research.pipeline.default_workers)", lo=1, hi=512, nullable=True),
     }
 )

@@ -39,7 +39,7 @@ def test_reasons_name_every_failed_rule():
 
 
 def test_undefined_profit_factor_with_only_winners_passes_but_with_no_trades_fails():
-    rules = PromotionRules(1.0, 50.0, -10.0, 0, 0.0)
+    rules = PromotionRules(1.0, 50.0, -10.0, 0, 0.0, 0.0, 1.0, 1.0, False)
     assert promotion.check_rules({**GOOD, "profit_factor": math.nan}, rules) == []
     assert "profit factor undefined" in promotion.check_rules(
         {**GOOD, "n_trades": 0, "profit_factor": math.nan, "total_return_pct": 0.0}, rules)
@@ -110,7 +110,7 @@ def test_a_candidate_on_old_data_is_not_promoted_and_expiry_counts_from_its_last
     last_open = 1_619_999_700_000  # 5m candle opening 2021-05-02 23:55 UTC, closing 2021-05-03 00:00
     fresh = make_candidate("BTCUSDT", "5m")
     stale = dataclasses.replace(make_candidate("ETHUSDT", "5m"), period=Period(1_617_321_600_000, last_open - 3_600_000))
-    rules = PromotionRules(1.0, 35.0, 0.0, 5, 0.0)
+    rules = PromotionRules(1.0, 35.0, 0.0, 5, 0.0, 0.0, 1.0, 1.0, False)
     now = last_open + 300_000 + 5 * 300_000  # exactly age_mult 5 × 5 m after the close: still fresh
     decisions = promotion.decide([fresh, stale], rules, now_ms=now, age_mult=5)
     assert decisions[0].promoted

@@ -79,6 +79,82 @@ class FoldResult:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """What says whether a row beats chance, and what its costs leave (issue: research that does not fool you).
+
+    Attributes
+    ----------
+    p_value_vs_random : float
+        Share of the random-entry twins (same exit plan, costs and number of entries, placed
+        uniformly at random over the same out-of-sample bars, seeded) whose total return is at
+        least the row's; NaN when not computed (no trade). Small = unlikely to be luck.
+    excess_vs_random_pct : float
+        The row's out-of-sample total return minus the twins' median, percentage points.
+    twins_median_pct : float
+        Median total return of the twins, percent.
+    twins_hist : dict
+        ``{"edges": [...], "counts": [...]}`` of the twins' total returns (for the dashboard).
+    n_twins, twins_seed : int
+        How many twins, and the seed they were drawn with.
+    n_trials_slot : int
+        Configurations that competed for this pair × timeframe: every entry set × parameter set ×
+        fold searched for it. The deflated Sharpe of the row counts these trials.
+    pbo : float
+        Probability of backtest overfitting of the pair × timeframe's search (CSCV, Bailey, Borwein,
+        López de Prado & Zhu 2015); NaN when undefined.
+    deployed_params : dict
+        The parameters that would trade next: the last fold's choice.
+    deployed_oos : dict
+        Out-of-sample metrics of those parameters on their own test window (the last fold's).
+    cost_per_trade_bps : float
+        Round-trip costs of one trade: 2 × (fee + slippage), basis points of notional.
+    expectancy_gross_pct, expectancy_net_pct : float
+        Mean trade return before and after costs, percent (gross = net + the round-trip cost).
+    break_even_cost_bps : float
+        The round-trip cost at which the row's expectancy is zero (= gross expectancy in bps).
+    holdout : dict
+        Metrics on the untouched final window (``walk_forward.final_holdout_bars``), else empty.
+    """
+
+    p_value_vs_random: float = float("nan")
+    excess_vs_random_pct: float = float("nan")
+    twins_median_pct: float = float("nan")
+    twins_hist: dict[str, Any] = field(default_factory=dict)
+    n_twins: int = 0
+    twins_seed: int = 0
+    n_trials_slot: int = 0
+    pbo: float = float("nan")
+    deployed_params: dict[str, Any] = field(default_factory=dict)
+    deployed_oos: dict[str, float] = field(default_factory=dict)
+    cost_per_trade_bps: float = float("nan")
+    expectancy_gross_pct: float = float("nan")
+    expectancy_net_pct: float = float("nan")
+    break_even_cost_bps: float = float("nan")
+    holdout: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return json_safe({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_json(cls, f: Fields) -> Judgement:
+        return cls(
+            p_value_vs_random=f.float("p_value_vs_random", optional=True),
+            excess_vs_random_pct=f.float("excess_vs_random_pct", optional=True),
+            twins_median_pct=f.float("twins_median_pct", optional=True),
+            twins_hist=f.mapping("twins_hist", optional=True), n_twins=f.int("n_twins", optional=True, default=0),
+            twins_seed=f.int("twins_seed", optional=True, default=0),
+            n_trials_slot=f.int("n_trials_slot", optional=True, default=0), pbo=f.float("pbo", optional=True),
+            deployed_params=f.mapping("deployed_params", optional=True),
+            deployed_oos=f.metrics("deployed_oos", optional=True),
+            cost_per_trade_bps=f.float("cost_per_trade_bps", optional=True),
+            expectancy_gross_pct=f.float("expectancy_gross_pct", optional=True),
+            expectancy_net_pct=f.float("expectancy_net_pct", optional=True),
+            break_even_cost_bps=f.float("break_even_cost_bps", optional=True),
+            holdout=f.metrics("holdout", optional=True),
+        )
+
+
+@dataclass(frozen=True)
 class SummaryRow:
     """One row of summary.json: one pair × timeframe × entry set, searched with walk-forward folds.
 
@@ -114,6 +190,8 @@ class SummaryRow:
         Of the candle file (EXCHANGE, SAMPLE or UNKNOWN); ``exchange`` its ccxt id or None.
     config_id : str
         Id of the research configuration (:func:`engine.research.pipeline.research_config_id`).
+    judgement : Judgement
+        Chance baseline, trials counted per slot, PBO, the deployed parameters, costs in plain view.
     """
 
     pair: str
@@ -138,6 +216,7 @@ class SummaryRow:
     data_source: DataSource
     exchange: str | None
     config_id: str
+    judgement: Judgement = field(default_factory=Judgement)
 
     @property
     def symbol(self) -> str:
@@ -167,6 +246,7 @@ class SummaryRow:
             period=Period.from_fields(f.fields("period")), bars=f.int("bars"),
             gap_policy=f.str("gap_policy"), data_source=f.enum("data_source", DataSource),
             exchange=f.str("exchange", optional=True), config_id=f.str("config_id"),
+            judgement=Judgement.from_json(f.fields("judgement")) if f.has("judgement") else Judgement(),
         )
 
 
@@ -202,6 +282,7 @@ class Candidate:
     n_configs_tried: int
     deflated_sharpe: float
     ambiguity: dict[str, Any] = field(default_factory=dict)
+    judgement: Judgement = field(default_factory=Judgement)
 
     @property
     def symbol(self) -> str:
@@ -216,7 +297,8 @@ class Candidate:
                    in_sample=row.in_sample, period=row.period, bars=row.bars, data_source=row.data_source,
                    exchange=row.exchange, config_id=row.config_id,
                    curve=f"{CURVES_DIR}/{curve_name(row.pair, row.timeframe, row.entry_set)}",
-                   n_configs_tried=row.n_configs_tried, deflated_sharpe=row.deflated_sharpe, ambiguity=row.ambiguity)
+                   n_configs_tried=row.n_configs_tried, deflated_sharpe=row.deflated_sharpe, ambiguity=row.ambiguity,
+                   judgement=row.judgement)
 
     def to_json(self) -> dict[str, Any]:
         """Return the file form: the fields above plus ``symbol``, JSON-ready."""
@@ -234,6 +316,7 @@ class Candidate:
             data_source=f.enum("data_source", DataSource), exchange=f.str("exchange", optional=True),
             config_id=f.str("config_id"), curve=f.str("curve"), n_configs_tried=f.int("n_configs_tried"),
             deflated_sharpe=f.float("deflated_sharpe", optional=True), ambiguity=f.mapping("ambiguity", optional=True),
+            judgement=Judgement.from_json(f.fields("judgement")) if f.has("judgement") else Judgement(),
         )
 
 
