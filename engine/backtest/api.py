@@ -377,8 +377,9 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
         Parameter combinations of `signal` (defaults filled in for missing keys). Other
         parameters as :func:`run_backtest`.
     details : bool
-        Also return ``"params"`` (validated parameters) and ``"ambiguity"`` (counters as
-        :attr:`BacktestResult.ambiguity`) per combination.
+        Also return ``"params"`` (validated parameters), ``"ambiguity"`` (counters as
+        :attr:`BacktestResult.ambiguity`) and the per-bar return moments ``"return_sum"``,
+        ``"return_sumsq"``, ``"n_returns"`` per combination.
 
     Returns
     -------
@@ -418,6 +419,8 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
         if details:
             m["params"] = p
             m["ambiguity"] = _ambiguity(s, lower_candles is not None)
+            for key in ("return_sum", "return_sumsq", "n_returns"):  # for CSCV over blocks (engine.research.pbo)
+                m[key] = s[key].item()
         out.append(m)
     logger.debug("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
                 len(combos), len(candles), len(row), time.perf_counter() - t0)

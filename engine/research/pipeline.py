@@ -37,7 +37,7 @@ from engine.config import BacktestConfig, EntriesConfig, config_id
 from engine.data import store
 from engine.data.resample import apply_gap_policy
 from engine.data.sample import SAMPLE_SOURCE
-from engine.errors import ConfigError, EngineError
+from engine.errors import ConfigError, DataError, EngineError
 from engine.fileio import json_safe
 from engine.markets import pair_to_folder
 from engine.records import Fields, Period
@@ -45,6 +45,7 @@ from engine.research import reports
 from engine.research.reports import (CANDIDATES_FILE, CURVES_DIR, SUMMARY_COLUMNS, SUMMARY_FILE, Candidate,
                                      CandidatesReport, ClockReading, Curve, FoldResult, StageError, SummaryReport,
                                      SummaryRow, curve_name)
+from engine.research.judge import judge_slot
 from engine.research.search import SearchResult, contribute, search_entry_set
 from engine.research.studies import StudyOptions, open_storage
 from engine.types import DataSource
@@ -117,9 +118,15 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
         If the candles cannot be searched (too short for the walk-forward folds).
     """
     out = []
+    holdout = int(bt.walk_forward.final_holdout_bars or 0)
+    searched = candles.iloc[:-holdout] if holdout else candles  # the final window is never searched
+    if holdout and len(searched) < 100:
+        raise DataError(f"walk_forward.final_holdout_bars = {holdout}: leaves {len(searched)} of {len(candles)} bars "
+                        "to search; expected a holdout well below the series length")
     period = Period(int(candles.index[0].value // 1_000_000), int(candles.index[-1].value // 1_000_000))
-    for es in entries.enabled():
-        res = search_entry_set(candles, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies,
+    enabled = entries.enabled()
+    for es in enabled:
+        res = search_entry_set(searched, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies,
                                lower_candles=lower_candles)
         folds = tuple(_fold(d) for d in res.folds)
         row = SummaryRow(
@@ -132,7 +139,8 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
             period=period, bars=len(candles), gap_policy=gap_policy, data_source=data_source, exchange=exchange,
             config_id=cfg_id)
         out.append((row, res))
-    return out
+    judged = judge_slot(out, candles, enabled, bt, timeframe=timeframe, searched=searched, lower_candles=lower_candles)
+    return [(row, res) for row, (_, res) in zip(judged, out)]
 
 
 def _fold(d: dict[str, Any]) -> FoldResult:

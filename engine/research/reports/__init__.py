@@ -49,14 +49,14 @@ from engine.research.reports.files import (CANDIDATES_FILE, CANDIDATES_HEADER, S
                                            read_candidates, read_curve, read_status, read_summary, write_candidates,
                                            write_curve, write_status, write_summary)
 from engine.research.reports.rows import (CURVES_DIR, SUMMARY_COLUMNS, Candidate, CandidatesReport, FoldResult,
-                                          FoldWindow, SummaryReport, SummaryRow)
+                                          FoldWindow, Judgement, SummaryReport, SummaryRow)
 from engine.research.reports.status import (STAGES, ClockReading, CycleStatus, Gap, Stage, StageError,
                                             describe_source)
 
 __all__ = [
     "CANDIDATES_FILE", "CURVES_DIR", "CURVE_POINTS", "STAGES", "STATUS_FILE", "SUMMARY_COLUMNS", "SUMMARY_FILE",
     "Candidate", "CandidatesReport", "ClockReading", "Curve", "CurveTrade", "CycleStatus", "FoldResult",
-    "FoldWindow", "Gap", "Stage", "StageError", "SummaryReport", "SummaryRow", "curve_name", "describe_source",
+    "FoldWindow", "Gap", "Judgement", "Stage", "StageError", "SummaryReport", "SummaryRow", "curve_name", "describe_source",
     "read_candidates", "read_curve", "read_status", "read_summary", "write_candidates", "write_curve",
     "write_status", "write_summary",
 ]
