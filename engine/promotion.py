@@ -17,16 +17,22 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from engine.clock import format_ms
 from engine.config import PromotionRules
 from engine.fileio import lock_for
 from engine.markets import timeframe_to_ms
 from engine.research.reports import Candidate, read_candidates
-from engine.strategy.promoted import PromotedStrategy, drop_expired, load_strategies, save_strategies
+from engine.strategy.promoted import (
+    PromotedStrategy,
+    drop_expired,
+    load_strategies,
+    save_strategies,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +125,63 @@ def fmt_age(ms: int) -> str:
     return f"{ms / 60_000:.0f} min"
 
 
+def _scaled(rules: PromotionRules, n_folds: int) -> PromotionRules:
+    """`rules` with ``min_trades`` scaled to one fold's window (ceil of min_trades / n_folds, ≥ 1)."""
+    return replace(rules, min_trades=max(1, math.ceil(rules.min_trades / max(n_folds, 1))))
+
+
+def check_judgement(candidate: Candidate, rules: PromotionRules) -> list[str]:
+    """Return the rules on chance, overfitting and the deployed parameters that `candidate` fails.
+
+    - deflated Sharpe (probability that the true Sharpe > 0 given every trial of the slot, Bailey &
+      López de Prado 2014) ≥ ``min_deflated_sharpe``; undefined fails;
+    - ``p_value_vs_random`` (share of random-entry twins doing at least as well) ≤
+      ``max_p_value_vs_random``; not computed (no trade, ``backtest.chance.n_twins`` 0) fails unless
+      the threshold is 1;
+    - PBO (CSCV, Bailey, Borwein, López de Prado & Zhu 2015) ≤ ``max_pbo``; undefined passes only
+      when ``max_pbo`` is 1;
+    - the deployed parameters (the last fold's) pass :func:`check_rules` on their own out-of-sample
+      window, with ``min_trades`` scaled to one fold (ceil(min_trades / n_folds)); reasons start
+      with ``deployed:``;
+    - with ``require_holdout``, the same on the untouched final window (reasons start with
+      ``holdout:``); no holdout configured fails, naming ``walk_forward.final_holdout_bars``.
+    """
+    j = candidate.judgement
+    failed = []
+    dsr = _number(candidate.deflated_sharpe)
+    if math.isnan(dsr) or dsr < rules.min_deflated_sharpe:
+        failed.append(f"deflated Sharpe {dsr:.2f} < {rules.min_deflated_sharpe:g} ({j.n_trials_slot} trials)")
+    p = _number(j.p_value_vs_random)
+    if math.isnan(p):
+        if rules.max_p_value_vs_random < 1:
+            failed.append("p-value vs random not computed (no trade or backtest.chance.n_twins 0)")
+    elif p > rules.max_p_value_vs_random:
+        failed.append(f"p-value vs random {p:.2f} > {rules.max_p_value_vs_random:g} ({j.n_twins} twins)")
+    pbo = _number(j.pbo)
+    if (math.isnan(pbo) and rules.max_pbo < 1) or pbo > rules.max_pbo:
+        failed.append(f"PBO {pbo:.2f} > {rules.max_pbo:g}" if not math.isnan(pbo) else "PBO undefined")
+    one_fold = _scaled(rules, j.n_folds)
+    if j.deployed_oos:
+        failed += [f"deployed: {r}" for r in check_rules(j.deployed_oos, one_fold)]
+    else:
+        failed.append("deployed: no out-of-sample metrics of the deployed parameters")
+    if rules.require_holdout:
+        if j.holdout:
+            failed += [f"holdout: {r}" for r in check_rules(j.holdout, one_fold)]
+        else:
+            failed.append("holdout: required but walk_forward.final_holdout_bars is 0")
+    return failed
+
+
 def decide(candidates: Iterable[Candidate], rules: PromotionRules, *, now_ms: int | None = None,
            age_mult: float | None = None) -> list[PromotionDecision]:
-    """Return one :class:`PromotionDecision` per candidate, judged on its ``metrics`` (out-of-sample)
-    and, with `now_ms` and `age_mult`, on the age of its data (:func:`data_age_rule`)."""
+    """Return one :class:`PromotionDecision` per candidate: judged on its pooled walk-forward
+    ``metrics`` (out-of-sample, :func:`check_rules`), on chance, overfitting, the deployed
+    parameters and the holdout (:func:`check_judgement`), and, with `now_ms` and `age_mult`, on the
+    age of its data (:func:`data_age_rule`)."""
     out = []
     for c in candidates:
-        failed = check_rules(c.metrics, rules)
+        failed = check_rules(c.metrics, rules) + check_judgement(c, rules)
         if now_ms is not None and age_mult is not None and (old := data_age_rule(c, now_ms=now_ms, age_mult=age_mult)):
             failed.append(old)
         out.append(PromotionDecision(c.pair, c.timeframe, c.entry_set, not failed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -70,26 +71,34 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def make_candidate(pair: str = "BTCUSDT", timeframe: str = "5m", entry_set: str = "ema_cross", **metrics):
+def make_candidate(pair: str = "BTCUSDT", timeframe: str = "5m", entry_set: str = "ema_cross", *,
+                   deflated_sharpe: float = 0.97, judgement: dict | None = None, **metrics):
     """Return a :class:`engine.research.reports.Candidate` as the research stage writes it, with
-    out-of-sample `metrics` over a good default (40 trades, PF 1.8, DD 5 %, Sharpe 2, win 55 %)."""
+    out-of-sample `metrics` over a good default (40 trades, PF 1.8, DD 5 %, Sharpe 2, win 55 %) and a
+    judgement that passes every risk_mode (p 0.005 vs 200 twins, PBO 0.1, deployed parameters and
+    holdout good over 3 folds), fields replaced by `judgement`."""
     from engine.records import Period
-    from engine.research.reports import Candidate, curve_name
+    from engine.research.reports import Candidate, Judgement, curve_name
     from engine.strategy.exits import Costs, ExitPlan
     from engine.types import DataSource
 
     good = {"n_trades": 40, "profit_factor": 1.8, "max_drawdown_pct": 5.0, "sharpe": 2.0, "win_rate_pct": 55.0,
             "total_return_pct": 4.0}
+    one_fold = {**good, "n_trades": 14}
+    judged = Judgement(p_value_vs_random=0.005, excess_vs_random_pct=3.0, twins_median_pct=-1.0, n_twins=200,
+                       twins_seed=7, n_trials_slot=27, n_folds=3, pbo=0.1, deployed_params={"fast": 9, "slow": 21},
+                       deployed_oos=one_fold, holdout=dict(one_fold))
     return Candidate(
         pair=pair, timeframe=timeframe, entry_set=entry_set, signal="ema_cross", params={"fast": 9, "slow": 21},
         exit_plan=ExitPlan(), costs=Costs(), metrics={**good, **metrics}, in_sample=dict(good),
         period=Period(1_617_321_600_000, 1_619_999_700_000), bars=8928, data_source=DataSource.SAMPLE, exchange=None,
         config_id="0a88753b", curve=f"curves/{curve_name(pair, timeframe, entry_set)}", n_configs_tried=9,
-        deflated_sharpe=0.5)
+        deflated_sharpe=deflated_sharpe, judgement=replace(judged, **(judgement or {})))
 
 
 def write_candidates(path: Path, candidates) -> Path:
     """Write a strategies.yml.next of `candidates` through the research stage's producer."""
-    from engine.research.reports import CandidatesReport, write_candidates as write
+    from engine.research.reports import CandidatesReport
+    from engine.research.reports import write_candidates as write
 
     return write(path, CandidatesReport(1_620_000_000_000, "0a88753b", "sharpe", tuple(candidates)))

@@ -120,7 +120,7 @@ def judge_slot(rows: list[tuple[SummaryRow, SearchResult]], candles: pd.DataFram
         last = res.folds[-1]
         chance = getattr(res, "chance", None)
         judgement = Judgement(
-            n_trials_slot=n_slot, pbo=pbo, deployed_params=dict(last["params"]),
+            n_trials_slot=n_slot, n_folds=len(res.folds), pbo=pbo, deployed_params=dict(last["params"]),
             deployed_oos=dict(last["out_of_sample"]), **costs_view(row),
             **({} if chance is None else {
                 "p_value_vs_random": chance.p_value_vs_random, "excess_vs_random_pct": chance.excess_vs_random_pct,

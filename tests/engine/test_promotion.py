@@ -45,6 +45,46 @@ def test_undefined_profit_factor_with_only_winners_passes_but_with_no_trades_fai
         {**GOOD, "n_trades": 0, "profit_factor": math.nan, "total_return_pct": 0.0}, rules)
 
 
+@pytest.mark.parametrize("mode, dsr, judgement, reason", [
+    ("aggressive", 0.49, {}, "deflated Sharpe 0.49 < 0.5 (27 trials)"),
+    ("aggressive", math.nan, {}, "deflated Sharpe nan < 0.5 (27 trials)"),
+    ("aggressive", 0.97, {"p_value_vs_random": 0.11}, "p-value vs random 0.11 > 0.1 (200 twins)"),
+    ("aggressive", 0.97, {"p_value_vs_random": math.nan}, "p-value vs random not computed (no trade or "
+                                                          "backtest.chance.n_twins 0)"),
+    ("balanced", 0.97, {"p_value_vs_random": 0.06}, "p-value vs random 0.06 > 0.05 (200 twins)"),
+    ("conservative", 0.94, {}, "deflated Sharpe 0.94 < 0.95 (27 trials)"),
+    ("conservative", 0.97, {"p_value_vs_random": 0.02}, "p-value vs random 0.02 > 0.01 (200 twins)"),
+    ("conservative", 0.97, {"pbo": 0.21}, "PBO 0.21 > 0.2"),
+    ("conservative", 0.97, {"pbo": math.nan}, "PBO undefined"),
+    ("conservative", 0.97, {"holdout": {}}, "holdout: required but walk_forward.final_holdout_bars is 0"),
+    ("conservative", 0.97, {"holdout": {**GOOD, "n_trades": 14, "sharpe": -0.3}}, "holdout: Sharpe -0.30 < 1.5"),
+    # the deployed parameters on their own (one-fold) window: 30 trades over 3 folds → at least 10
+    ("conservative", 0.97, {"deployed_oos": {**GOOD, "n_trades": 9}}, "deployed: trades 9 < 10"),
+    ("aggressive", 0.97, {"deployed_oos": {**GOOD, "total_return_pct": -2.0, "profit_factor": 0.7}},
+     "deployed: profit factor 0.70 < 1"),
+    ("aggressive", 0.97, {"deployed_oos": {}}, "deployed: no out-of-sample metrics of the deployed parameters"),
+])
+def test_judged_rules_fail_with_the_number_and_the_threshold(mode, dsr, judgement, reason):
+    good = make_candidate()
+    assert promotion.check_judgement(good, RULES[mode]) == []
+    bad = make_candidate(deflated_sharpe=dsr, judgement=judgement)
+    assert reason in promotion.check_judgement(bad, RULES[mode])
+    (decision,) = promotion.decide([bad], RULES[mode])
+    assert not decision.promoted and reason in decision.reasons
+
+
+def test_aggressive_accepts_an_undefined_pbo_and_no_holdout_but_never_skips_chance():
+    loose = make_candidate(judgement={"pbo": math.nan, "holdout": {}})
+    assert promotion.check_judgement(loose, RULES["aggressive"]) == []
+    assert RULES["aggressive"].max_p_value_vs_random <= 0.10 and RULES["aggressive"].min_deflated_sharpe >= 0.5
+    assert RULES["conservative"].max_p_value_vs_random <= 0.01 and RULES["conservative"].max_pbo <= 0.2
+
+
+def test_the_pooled_walk_forward_metrics_still_count():
+    (decision,) = promotion.decide([make_candidate(n_trades=4)], RULES["aggressive"])
+    assert decision.reasons == ("trades 4 < 5",)
+
+
 def _held(pair: str, promoted_at: int, expires_at: int) -> PromotedStrategy:
     return promotion.promote(make_candidate(pair), risk_mode="aggressive", now_ms=promoted_at,
                              ttl_hours=(expires_at - promoted_at) / 3_600_000)

@@ -99,6 +99,8 @@ class Judgement:
     n_trials_slot : int
         Configurations that competed for this pair × timeframe: every entry set × parameter set ×
         fold searched for it. The deflated Sharpe of the row counts these trials.
+    n_folds : int
+        Walk-forward folds of the row (the deployed parameters' window is one of them).
     pbo : float
         Probability of backtest overfitting of the pair × timeframe's search (CSCV, Bailey, Borwein,
         López de Prado & Zhu 2015); NaN when undefined.
@@ -123,6 +125,7 @@ class Judgement:
     n_twins: int = 0
     twins_seed: int = 0
     n_trials_slot: int = 0
+    n_folds: int = 0
     pbo: float = float("nan")
     deployed_params: dict[str, Any] = field(default_factory=dict)
     deployed_oos: dict[str, float] = field(default_factory=dict)
@@ -143,7 +146,8 @@ class Judgement:
             twins_median_pct=f.float("twins_median_pct", optional=True),
             twins_hist=f.mapping("twins_hist", optional=True), n_twins=f.int("n_twins", optional=True, default=0),
             twins_seed=f.int("twins_seed", optional=True, default=0),
-            n_trials_slot=f.int("n_trials_slot", optional=True, default=0), pbo=f.float("pbo", optional=True),
+            n_trials_slot=f.int("n_trials_slot", optional=True, default=0),
+            n_folds=f.int("n_folds", optional=True, default=0), pbo=f.float("pbo", optional=True),
             deployed_params=f.mapping("deployed_params", optional=True),
             deployed_oos=f.metrics("deployed_oos", optional=True),
             cost_per_trade_bps=f.float("cost_per_trade_bps", optional=True),
