@@ -45,6 +45,7 @@ from engine.research import reports
 from engine.research.reports import (CANDIDATES_FILE, CURVES_DIR, SUMMARY_COLUMNS, SUMMARY_FILE, Candidate,
                                      CandidatesReport, ClockReading, Curve, FoldResult, StageError, SummaryReport,
                                      SummaryRow, curve_name)
+from engine.research.gate import first_candles, screen_entry_sets
 from engine.research.judge import judge_slot
 from engine.research.search import SearchResult, contribute, search_entry_set
 from engine.research.studies import StudyOptions, open_storage
@@ -60,13 +61,21 @@ __all__ = ["SUMMARY_COLUMNS", "ResearchResult", "default_workers", "research_con
 class ResearchResult:
     """What the research stage produced: the summary rows, the best candidate per pair ×
     timeframe, the per pair × timeframe errors, and the stage's wall time in seconds.
-    ``kept_previous`` says why summary.json was left as it was (no row this run), else None."""
+    ``kept_previous`` says why summary.json was left as it was (no row this run), else None;
+    ``lookahead`` the gate's checks (:class:`engine.research.gate.GateResult`)."""
 
     rows: list[SummaryRow] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     errors: list[StageError] = field(default_factory=list)
     duration_s: float = 0.0
     kept_previous: str | None = None
+    lookahead: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_trials(self) -> int:
+        """Configurations tried over the whole cycle: every pair × timeframe × entry set × parameter
+        set × fold searched (the sum of the rows' ``n_configs_tried``)."""
+        return sum(int(r.n_configs_tried) for r in self.rows)
 
 
 def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
@@ -254,8 +263,12 @@ def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[_Outcome]:
 def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timeframes: Iterable[str],
                  entries: EntriesConfig, bt: BacktestConfig, *, clock: Clock,
                  gap_policy: str = "skip", progress: bool = False, workers: int | None = None,
-                 storage: str | None = None, study_prefix: str = "scalp") -> ResearchResult:
+                 storage: str | None = None, study_prefix: str = "scalp", lookahead_seed: int | None = None
+                 ) -> ResearchResult:
     """Search every pair × timeframe × entry set and write summary.json, strategies.yml.next, curves.
+
+    Every enabled entry set first passes the lookahead gate (:mod:`engine.research.gate`, cached in
+    ``lookahead.json``); one that fails is left out, with a ``lookahead`` error naming the bar and cut.
 
     Parameters
     ----------
@@ -281,6 +294,8 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         default in memory. Only entry sets searched by optuna use it.
     study_prefix : str
         Prefix of the optuna study names (``--study-prefix``).
+    lookahead_seed : int, optional
+        Seed of the gate's random cuts (default: a new one per run, recorded in lookahead.json).
 
     Returns
     -------
@@ -288,8 +303,12 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         Rows, candidates and per pair × timeframe errors (a failing one never stops the others).
     """
     t0 = time.perf_counter()
+    pairs, timeframes = list(pairs), list(timeframes)
+    checked, where = first_candles(Path(data_dir), pairs, timeframes)
+    gate = screen_entry_sets(entries, checked, Path(reports_dir), where=where, seed=lookahead_seed)
+    entries = gate.entries
     cfg_id = research_config_id(entries, bt, gap_policy)
-    result = ResearchResult()
+    result = ResearchResult(errors=list(gate.errors), lookahead=gate.checks)
     curves_dir = Path(reports_dir) / CURVES_DIR
     n_workers = int(workers or bt.workers or default_workers(mode=bt.mode))
     studies = StudyOptions(storage_url=storage, prefix=study_prefix, chunk=1 if storage else None)
@@ -324,7 +343,8 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     else:
         reports.write_summary(summary_path, SummaryReport(
             generated_at_ms=reading.now_ms, config_id=cfg_id, clock=reading, objective=bt.objective, mode=bt.mode,
-            workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors)))
+            workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors),
+            n_trials_cycle=result.n_trials, lookahead=tuple(result.lookahead)))
     reports.write_candidates(Path(reports_dir) / CANDIDATES_FILE, CandidatesReport(
         generated_at_ms=reading.now_ms, config_id=cfg_id, objective=bt.objective,
         candidates=tuple(result.candidates)))

@@ -343,7 +343,9 @@ class SummaryReport:
 
     ``generated_at_ms`` is the run's clock (the replay clock offline; the JSON adds ISO
     ``generated_at``); ``clock`` the reading itself; ``objective`` and ``mode`` the search's;
-    ``workers`` the processes used; ``research_s`` the stage's wall time in seconds.
+    ``workers`` the processes used; ``research_s`` the stage's wall time in seconds;
+    ``n_trials_cycle`` the configurations tried over the whole run (every pair × timeframe × entry
+    set × parameter set × fold); ``lookahead`` the lookahead gate's check of each entry set in use.
     """
 
     generated_at_ms: int
@@ -355,12 +357,15 @@ class SummaryReport:
     research_s: float
     rows: tuple[SummaryRow, ...]
     errors: tuple[StageError, ...] = ()
+    n_trials_cycle: int = 0
+    lookahead: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return json_safe({
             "generated_at_ms": self.generated_at_ms, "generated_at": iso_ms(self.generated_at_ms),
             "config_id": self.config_id, "clock": self.clock.to_json(), "objective": self.objective,
             "mode": self.mode, "workers": self.workers, "research_s": round(self.research_s, 3),
+            "n_trials_cycle": self.n_trials_cycle, "lookahead": list(self.lookahead),
             "rows": [r.to_json() for r in self.rows], "errors": [e.to_json() for e in self.errors]})
 
     @classmethod
@@ -368,7 +373,9 @@ class SummaryReport:
         return cls(f.int("generated_at_ms"), f.str("config_id"), ClockReading.from_json(f.fields("clock")),
                    f.str("objective"), f.str("mode"), f.int("workers"), f.float("research_s"),
                    tuple(SummaryRow.from_json(r) for r in f.items("rows")),
-                   tuple(StageError.from_json(e) for e in f.items("errors", optional=True)))
+                   tuple(StageError.from_json(e) for e in f.items("errors", optional=True)),
+                   f.int("n_trials_cycle", optional=True, default=0),
+                   tuple(dict(c.data) for c in f.items("lookahead", optional=True)))
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from engine.states import PairState
 from engine.types import DataSource
 
 #: Stages a :class:`StageError` names.
-Stage = Literal["setup", "housekeeping", "watchlist", "backfill", "research", "promotion", "status", "config"]
-STAGES: tuple[str, ...] = ("setup", "housekeeping", "watchlist", "backfill", "research", "promotion", "status", "config")
+Stage = Literal["setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "status", "config"]
+STAGES: tuple[str, ...] = ("setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "status", "config")
 
 
 def describe_source(source: DataSource | None, exchanges: tuple[str, ...] = ()) -> str:
