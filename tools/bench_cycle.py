@@ -26,11 +26,11 @@ and its own temporary folders; each subprocess runs one warm-up cycle (discarded
 compilation or cache load, pool start-up, seeding the candles) and then times one cycle. Each tree
 runs its own config files (``engine.cycle.run_once(load_settings())`` today,
 ``run_once(load_config())`` at e1f8a23 and older). Printed: per stage the old and new medians and
-the new/old time ratio (< 1 = new faster): the whole cycle, research (``research_s`` of
-summary.json, where the tree writes it), the dashboard render (timed around the renderer the child
-passes in) and the rest (watchlist, seeding, promotion, status); every round's seconds, rows and
-promoted per tree, and the machine: CPU model, cores, load average before and after (``--json``:
-all of it as JSON).
+the new/old time ratio (< 1 = new faster), and the same for the fastest round (the one least
+disturbed by other load): the whole cycle, research (``research_s`` of summary.json, where the
+tree writes it), the dashboard render (timed around the renderer the child passes in) and the
+rest (watchlist, seeding, promotion, status); every round's seconds, rows and promoted per tree,
+and the machine: CPU model, cores, load average before and after (``--json``: all of it as JSON).
 """
 from __future__ import annotations
 
@@ -143,7 +143,8 @@ def compare(baseline: str, rounds: int = 3, workers: int | None = None) -> dict:
         ``load_before``, ``load_after``), ``old``/``new``: every round's figures (``wall_s``,
         ``research_s``, ``render_s``, ``other_s`` in seconds, None where the tree does not say;
         ``n_rows``, ``n_promoted``, ``n_errors``), and ``stages``: per stage key the old and new
-        medians and ``ratio`` = new / old seconds (< 1: new faster).
+        medians and ``ratio`` = new / old seconds (< 1: new faster), the bests (fastest round) and
+        ``ratio_best``; None where a tree does not give the stage in every round.
 
     Raises
     ------
@@ -173,10 +174,13 @@ def compare(baseline: str, rounds: int = 3, workers: int | None = None) -> dict:
     for key, _ in STAGES:
         old = [r[key] for r in runs["old"] if r[key] is not None]
         new = [r[key] for r in runs["new"] if r[key] is not None]
-        old_med = statistics.median(old) if len(old) == rounds else None
-        new_med = statistics.median(new) if len(new) == rounds else None
+        whole = len(old) == len(new) == rounds
+        old_med, new_med = (statistics.median(old), statistics.median(new)) if whole else (None, None)
+        old_best, new_best = (min(old), min(new)) if whole else (None, None)
         result["stages"][key] = {"old_median_s": old_med, "new_median_s": new_med,
-                                 "ratio": new_med / old_med if old_med and new_med is not None else None}
+                                 "ratio": new_med / old_med if whole and old_med else None,
+                                 "old_best_s": old_best, "new_best_s": new_best,
+                                 "ratio_best": new_best / old_best if whole and old_best else None}
     return result
 
 
@@ -190,11 +194,14 @@ def format_comparison(c: dict) -> str:
     lines = [f"baseline {c['baseline']['ref']} ({c['baseline']['commit'][:12]}) vs working tree {REPO_ROOT}: "
              f"warm maintainer cycle on the bundled sample, {c['rounds']} rounds of one subprocess per tree "
              f"(old/new alternating, one warm-up cycle discarded in each), research workers {workers}",
-             "", f"{'stage':42} {'old median s':>12} {'new median s':>12} {'new/old':>8}"]
+             "", f"{'stage':42} {'old median s':>12} {'new median s':>12} {'new/old':>8}   "
+                 f"{'old best s':>10} {'new best s':>10} {'new/old':>8}"]
     for key, label in STAGES:
         st = c["stages"][key]
-        lines.append(f"{label:42} {s(st['old_median_s']):>12} {s(st['new_median_s']):>12} {s(st['ratio'], '.3f'):>8}")
-    lines.append("(new/old is a time ratio: < 1 means the new tree is faster)")
+        lines.append(f"{label:42} {s(st['old_median_s']):>12} {s(st['new_median_s']):>12} {s(st['ratio'], '.3f'):>8}   "
+                     f"{s(st.get('old_best_s')):>10} {s(st.get('new_best_s')):>10} {s(st.get('ratio_best'), '.3f'):>8}")
+    lines.append("(new/old is a time ratio: < 1 means the new tree is faster; best = the fastest round, the least "
+                 "disturbed by other load)")
     lines.append("")
     for which in ("old", "new"):
         r = c[which]
