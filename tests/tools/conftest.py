@@ -11,8 +11,8 @@ import pytest
 from tests.tools.sample_inputs import write_sample_inputs
 
 
-def _runtime(root: Path, promoted: tuple) -> SimpleNamespace:
-    return SimpleNamespace(data_dir=root / "data", reports_dir=root / "reports", logs_dir=root / "logs",
+def _runtime(root: Path, promoted: tuple, now_ms: int) -> SimpleNamespace:
+    return SimpleNamespace(now_ms=now_ms, data_dir=root / "data", reports_dir=root / "reports", logs_dir=root / "logs",
                            public_dir=root / "public", html_host="127.0.0.1", html_port=0, quote="USDT",
                            tf_list=("1m", "5m", "15m"), strategies_path=root / "strategies.yml",
                            urls_dir=root, root=root, promoted=promoted)
@@ -33,16 +33,16 @@ def sample_inputs_dir(sample_inputs) -> Path:
 @pytest.fixture
 def dashboard_inputs(sample_inputs, tmp_path):
     """A private copy of the inputs; returns the runtime-like namespace (``promoted`` lists the
-    (pair, timeframe, entry set) of each promoted strategy).
+    (pair, timeframe, entry set) of each promoted strategy, ``now_ms`` is the replay clock).
 
     Holds: data/ohlcv/<PAIR>/<TF>.csv (last 2 days, real candles; MATICUSDT 15m missing,
-    ETCUSDT 1m stale), reports/{summary,status,watchlist}.json and strategies.yml.next (10 pairs ×
+    ETCUSDT 1m stale), reports/{summary,status,watchlist,promotion}.json and strategies.yml.next (10 pairs ×
     3 TFs × 5 entry sets = 150 rows, the sample's real gaps), reports/curves/*.json (one per
     candidate), strategies.yml (6 promoted), logs/maintainer.log (401 lines), an empty public/.
     """
     root = tmp_path / "run"
     shutil.copytree(sample_inputs.root, root)
-    return _runtime(root, sample_inputs.promoted)
+    return _runtime(root, sample_inputs.promoted, sample_inputs.now_ms)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +52,6 @@ def rendered_session(sample_inputs, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("dashboard_rendered") / "run"
     shutil.copytree(sample_inputs.root, root)
-    rt = _runtime(root, sample_inputs.promoted)
+    rt = _runtime(root, sample_inputs.promoted, sample_inputs.now_ms)
     rt.html_path = render(rt, strategies_path=rt.strategies_path, repo_root=root)
     return rt

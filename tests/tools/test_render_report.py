@@ -91,7 +91,7 @@ def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session
     body = html.split('<table class="sum" id="sum">')[1].split("</table>")[0].split("<tbody>")[1]
     assert body.count("<tr") == len(PAIRS) * len(TIMEFRAMES) * 5
     assert body.count('<tr class="pr">') == len(strategies)
-    assert body.count("<td>") == 150 * (3 + 2 * len(TABLE_METRICS) + 1)
+    assert body.count("<td>") == 150 * (3 + 2 * len(TABLE_METRICS) + 2)  # + p vs random, params
     # gaps (the real exchange halts of the sample), errors, log tail
     assert "2021-04-20 02:00 UTC" in html  # the first Binance halt in the bundled sample
     assert f"ohlcv/{MISSING[0]}/{MISSING[1]}.csv: no such candle file" in html
@@ -106,10 +106,19 @@ def test_table_shows_stored_metrics_without_recomputing(rendered_session):
     row = next(r for r in reports.read_summary(rt.reports_dir / reports.SUMMARY_FILE).rows
                if (r.pair, r.timeframe, r.entry_set) == (pair, tf, entry_set))
     html = rt.html_path.read_text(encoding="utf-8")
-    note = f'<span class="note">DSR {fmt.fmt_num(row.deflated_sharpe, 2)} · {row.n_configs_tried} tried</span>'
+    # under the OOS Sharpe: the deflated Sharpe and the trials of the slot it counts
+    assert row.judgement.n_trials_slot > row.n_configs_tried
+    note = (f'<span class="note">DSR {fmt.fmt_num(row.deflated_sharpe, 2)} · '
+            f'{row.judgement.n_trials_slot} trials</span>')
     cells = "".join(f"<td>{fmt.fmt_num(row.out_of_sample.get(k), d)}{note if k == 'sharpe' else ''}</td>"
                     f"<td>{fmt.fmt_num(row.in_sample.get(k), d)}</td>" for k, _, d in TABLE_METRICS)
-    assert f'<tr class="pr"><td>{row.symbol}</td><td>{tf}</td><td>{entry_set}</td>{cells}' in html
+    p_cell = f"<td>{fmt.fmt_num(row.judgement.p_value_vs_random, 3)}</td>"
+    assert f'<tr class="pr"><td>{row.symbol}</td><td>{tf}</td><td>{entry_set}</td>{cells}{p_cell}' \
+           f'<td>{fmt.fmt_params(row.params)}</td></tr>' in html
+    # its column sorts numerically, smallest first
+    n = len(TABLE_METRICS)
+    assert (f'<th rowspan="2" data-col="{3 + 2 * n}" data-type="num" data-low="1" class="pv" scope="col">'
+            f'<button type="button">p vs random</button></th>') in html
 
 
 def test_chart_files_hold_downsampled_curve_and_recent_candles_with_trades(rendered_session):

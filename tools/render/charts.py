@@ -1,17 +1,20 @@
-"""Chart data of a promoted strategy: its equity curve and drawdown, recent candles and trades.
+"""Chart data: a promoted strategy's equity curve and drawdown, recent candles and trades (plotly,
+loaded per card), and the random-entry twins' histogram (a small inline SVG, no script).
 
-The numbers are the stored ones; only the number of points changes (display downsampling).
+The numbers are the stored ones; only the number of points changes (display downsampling), and the
+histogram's stored bins become rectangles.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
 
 from engine.data.candles import index_ms
 from engine.research.reports import Curve
-from tools.render.format import sig
+from tools.render.format import fmt_num, number, sig
 
 #: Maximum points per equity/drawdown series sent to the browser (display only).
 MAX_CURVE_POINTS = 400
@@ -108,3 +111,58 @@ def build_chart_payload(curve: Curve | None, candles: pd.DataFrame | None) -> di
         return None
     return {"equity": equity, "candles": cols, "entries": entries, "exits": exits,
             "n_trades_window": len(entries["t"]), "n_trades_total": len(trades)}
+
+
+#: Size of the twins histogram in SVG user units (it scales to the card's width).
+HIST_WIDTH, HIST_HEIGHT, HIST_AXIS = 240, 56, 12
+
+
+def twins_histogram(hist: Any, value: Any) -> dict[str, Any] | None:
+    """Return the drawing of the random-entry twins' histogram with the row's return marked.
+
+    Parameters
+    ----------
+    hist : mapping
+        ``{"edges": [n + 1 numbers, ascending], "counts": [n integers ≥ 0]}``, the stored
+        ``judgement.twins_hist`` (returns of the twins in percent).
+    value : float
+        The row's out-of-sample total return, percent (NaN/None: no mark).
+
+    Returns
+    -------
+    dict or None
+        ``{"w", "h", "axis_y", "bars": [{"x", "y", "w", "h", "n", "lo", "hi"}], "mark_x" (None: no
+        mark), "mark_off" ("left" | "right" | None: the return lies off the twins' range and is
+        drawn at that edge), "lo", "hi"}`` in SVG units (bar heights scaled to the largest count,
+        rounded to 0.1), the range ends formatted; None when `hist` is not of that shape (empty
+        when the research stage drew no twins).
+    """
+    if not isinstance(hist, Mapping):
+        return None
+    edges, counts = hist.get("edges"), hist.get("counts")
+    if not isinstance(edges, list) or not isinstance(counts, list) or len(counts) < 1 \
+            or len(edges) != len(counts) + 1:
+        return None
+    e = [number(x) for x in edges]
+    if any(x is None for x in e) or any(b <= a for a, b in pairwise(e)) \
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+        return None
+    lo, hi, top = e[0], e[-1], max(counts) or 1
+    plot_h = HIST_HEIGHT - HIST_AXIS
+
+    def x_of(v: float) -> float:
+        return round((v - lo) / (hi - lo) * HIST_WIDTH, 1)
+
+    bars = []
+    for i, c in enumerate(counts):
+        x0, x1 = x_of(e[i]), x_of(e[i + 1])
+        h = round(c / top * (plot_h - 2), 1)
+        bars.append({"x": x0, "y": round(plot_h - h, 1), "w": round(max(x1 - x0 - 1, 0.5), 1), "h": h, "n": c,
+                     "lo": fmt_num(e[i], 2), "hi": fmt_num(e[i + 1], 2)})
+    v = number(value)
+    mark_x = mark_off = None
+    if v is not None:
+        mark_off = "left" if v < lo else "right" if v > hi else None
+        mark_x = 1.0 if v < lo else HIST_WIDTH - 1.0 if v > hi else min(max(x_of(v), 1.0), HIST_WIDTH - 1.0)
+    return {"w": HIST_WIDTH, "h": HIST_HEIGHT, "axis_y": plot_h, "bars": bars, "mark_x": mark_x,
+            "mark_off": mark_off, "lo": fmt_num(lo, 2), "hi": fmt_num(hi, 2)}

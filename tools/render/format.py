@@ -44,6 +44,34 @@ def fmt_num(v: Any, decimals: int = 2) -> str:
     return f"{f:.{decimals}f}"
 
 
+def fmt_signed(v: Any, decimals: int = 2) -> str:
+    """Format a stored difference with its sign: ``+1.75``, ``-0.40`` (``—`` when undefined)."""
+    f = number(v)
+    if f is None:
+        return DASH
+    return f"{f:+.{decimals}f}"
+
+
+def fmt_count(n: Any, one: str, many: str | None = None) -> str:
+    """``1 trial`` / ``450 trials`` (``—`` when `n` is not an integer)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        return DASH
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def fmt_dsr(deflated_sharpe: Any, n_trials_slot: Any, n_configs_tried: Any = None) -> str:
+    """Format a deflated Sharpe ratio with the trials it counts: ``DSR 0.62 · 450 trials``.
+
+    `n_trials_slot` (every configuration that competed for the pair × timeframe, what the stored
+    DSR counts) when the research stage recorded it (> 0); else the row's own `n_configs_tried`,
+    which is what reports without a judgement record deflated by (``· 27 tried``).
+    """
+    if isinstance(n_trials_slot, int) and not isinstance(n_trials_slot, bool) and n_trials_slot > 0:
+        return f"DSR {fmt_num(deflated_sharpe, 2)} · {fmt_count(n_trials_slot, 'trial')}"
+    tried = n_configs_tried if isinstance(n_configs_tried, int) and not isinstance(n_configs_tried, bool) else DASH
+    return f"DSR {fmt_num(deflated_sharpe, 2)} · {tried} tried"
+
+
 def fmt_ms(ms: int | None) -> str:
     """Format epoch ms as ``2021-05-02 23:59 UTC`` (``—`` for None)."""
     return format_ms(ms)
@@ -56,6 +84,17 @@ def fmt_short(ms: int | None, now_ms: int) -> str:
     if ms // 86_400_000 == now_ms // 86_400_000:
         return format_ms(ms)[11:]
     return format_ms(ms)
+
+
+def fmt_window(first_ms: int | None, last_ms: int | None) -> str:
+    """Format a window of candles by their open times: ``2021-04-15 10:22 → 04-20 20:59 UTC``
+    (the year once when both ends share it)."""
+    if first_ms is None or last_ms is None:
+        return DASH
+    a, b = format_ms(first_ms), format_ms(last_ms)
+    if a[:4] == b[:4]:
+        b = b[5:]
+    return f"{a[:-4]} → {b}"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -105,6 +144,23 @@ def fmt_params(params: Mapping[str, Any]) -> str:
     if not params:
         return DASH
     return " · ".join(f"{k} {fmt_value(v)}" for k, v in params.items())
+
+
+#: Metrics of a one-line summary (:func:`fmt_metrics_line`): (key, label, decimals, unit).
+LINE_METRICS: tuple[tuple[str, str, int, str], ...] = (
+    ("total_return_pct", "return", 2, " %"),
+    ("sharpe", "Sharpe", 2, ""),
+    ("n_trades", "trades", 0, ""),
+    ("max_drawdown_pct", "max DD", 2, " %"),
+)
+
+
+def fmt_metrics_line(metrics: Mapping[str, Any]) -> str:
+    """Format stored metrics in one line: ``return -1.23 % · Sharpe 0.50 · trades 12 · max DD 2.10 %``
+    (keys of :data:`LINE_METRICS` that are present; ``—`` for undefined values, or for no metric)."""
+    parts = [f"{label} {fmt_num(metrics[k], d)}{unit if number(metrics[k]) is not None else ''}"
+             for k, label, d, unit in LINE_METRICS if k in metrics]
+    return " · ".join(parts) or DASH
 
 
 def fmt_exit_plan(plan: ExitPlan) -> str:

@@ -1,16 +1,19 @@
 """The page model: typed inputs → the template context (plain dicts and strings).
 
-Header (mode, clock, cycle), state grid, promoted-strategy cards, summary table, watchlist, gaps
-and errors, later-stage tables and the log tail. Every number is a stored one, formatted.
+Header (mode, clock, cycle), state grid, promoted-strategy cards with their judgement (or, when
+no strategy is active, the closest candidates and the rules they failed), summary table,
+watchlist, gaps and errors, later-stage tables and the log tail. Every number is a stored one,
+formatted.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from engine.research.reports import ClockReading, describe_source
+from engine.research.reports import ClockReading, SummaryRow, describe_source
 from engine.types import DataSource
-from tools.render.format import (DASH, cell_text, fmt_duration, fmt_exit_plan, fmt_ms, fmt_num, fmt_params,
+from tools.render.evidence import LABEL_P, RowKey, evidence, verdict
+from tools.render.format import (DASH, cell_text, fmt_dsr, fmt_duration, fmt_exit_plan, fmt_ms, fmt_num, fmt_params,
                                  fmt_relative, fmt_short, fmt_value, fmt_volume, folder, slug, symbol,
                                  timeframe_order)
 from tools.render.readers import Inputs
@@ -37,6 +40,8 @@ CARD_METRICS: tuple[tuple[str, str, int], ...] = TABLE_METRICS + (
     ("expectancy_pct", "Expectancy [%/trade]", 3),
     ("exposure_pct", "Exposure [%]", 1),
 )
+#: Decimals of a p-value vs random.
+P_DECIMALS = 3
 #: Metrics where a smaller value is better (the table sorts them ascending on the first tap).
 LOWER_IS_BETTER = frozenset({"max_drawdown_pct"})
 
@@ -112,29 +117,60 @@ def _table(inputs: Inputs, promoted_keys: set[tuple[str, str, str]]) -> dict | N
     rows = []
     for r in summary.rows:
         notes: list[str | None] = [None] * len(TABLE_METRICS)
-        # beside the OOS Sharpe: its deflated Sharpe ratio and how many configurations were tried
-        notes[sharpe_col] = f"DSR {fmt_num(r.deflated_sharpe, 2)} · {r.n_configs_tried} tried"
+        # under the OOS Sharpe: its deflated Sharpe ratio and the trials it counts
+        notes[sharpe_col] = fmt_dsr(r.deflated_sharpe, r.judgement.n_trials_slot, r.n_configs_tried)
         rows.append({"pair": r.symbol, "tf": r.timeframe, "entry_set": r.entry_set, "params": fmt_params(r.params),
                      "promoted": (r.pair, r.timeframe, r.entry_set) in promoted_keys,
                      "cells": [(fmt_num(r.out_of_sample.get(k), d), fmt_num(r.in_sample.get(k), d))
                                for k, _, d in TABLE_METRICS],
-                     "notes": notes})
+                     "notes": notes, "p": fmt_num(r.judgement.p_value_vs_random, P_DECIMALS)})
     rows.sort(key=lambda x: (x["pair"], timeframe_order(x["tf"]), x["entry_set"]))
     return {"rows": rows, "metrics": [(label, dec, k in LOWER_IS_BETTER) for k, label, dec in TABLE_METRICS],
-            "tfs": sorted({r["tf"] for r in rows}, key=timeframe_order),
+            "p_label": LABEL_P, "tfs": sorted({r["tf"] for r in rows}, key=timeframe_order),
             "generated": fmt_ms(summary.generated_at_ms), "config_id": summary.config_id}
 
 
-def _cards(inputs: Inputs, ref_ms: int, clock_is_wall: bool) -> list[dict]:
+def _rows_by_key(inputs: Inputs) -> dict[RowKey, SummaryRow]:
+    return {(r.pair, r.timeframe, r.entry_set): r for r in inputs.summary.rows} if inputs.summary else {}
+
+
+def _metric_cells(oos: Mapping[str, float], ins: Mapping[str, float]) -> list[tuple[str, str, str]]:
+    return [(label, fmt_num(oos.get(k), d), fmt_num(ins.get(k), d)) for k, label, d in CARD_METRICS]
+
+
+def _verdict(inputs: Inputs, rows: dict[RowKey, SummaryRow], n_active: int) -> dict | None:
+    """The "No strategy beat chance this cycle" block: only when no strategy is active and the
+    cycle judged its candidates (promotion.json) and promoted none of them (strategies.yml and
+    promotion.json agree)."""
+    if n_active or inputs.promotion is None or any(d.promoted for d in inputs.promotion.decisions):
+        return None
+    v = verdict(inputs.promotion, rows)
+    for c in v["closest"]:
+        row = c.pop("row")
+        c["id"] = slug(folder(c["pair"]), c["tf"], c["entry_set"])
+        c["signal"] = row.signal if row else None
+        c["exit_plan"] = fmt_exit_plan(row.exit_plan) if row else DASH
+        c["metrics"] = _metric_cells(row.out_of_sample, row.in_sample) if row else []
+    return v
+
+
+def _cards(inputs: Inputs, ref_ms: int, clock_is_wall: bool, rows: dict[RowKey, SummaryRow]) -> list[dict]:
     cards = []
     for s in inputs.strategies:
         expired = s.is_expired(ref_ms)
+        row = rows.get((s.pair, s.timeframe, s.entry_set))
+        note = None
+        if row is None:
+            note = "No judgement shown: summary.json has no row for it"
+        elif s.period is not None and row.period != s.period:
+            note = (f"Judgement of the latest research run (candles to {fmt_ms(row.period.last_ms)}), "
+                    f"not of the run that promoted it (candles to {fmt_ms(s.period.last_ms)})")
         cards.append({
             "id": slug(s.pair, s.timeframe, s.entry_set), "pair": s.symbol, "tf": s.timeframe,
             "entry_set": s.entry_set, "signal": s.signal, "params": fmt_params(s.params),
             "exit_plan": fmt_exit_plan(s.exit_plan), "risk_mode": s.risk_mode,
-            "metrics": [(label, fmt_num(s.metrics.get(k), d), fmt_num(s.in_sample.get(k), d))
-                        for k, label, d in CARD_METRICS],
+            "metrics": _metric_cells(s.metrics, s.in_sample),
+            "evidence": evidence(row) if row is not None else None, "evidence_note": note,
             "promoted_txt": fmt_ms(s.promoted_at_ms), "expires_ms": s.expires_at_ms,
             "expires_txt": fmt_ms(s.expires_at_ms), "expired": expired,
             "expires_rel": ("expired " if expired else "expires ") + fmt_relative(s.expires_at_ms, ref_ms)
@@ -187,6 +223,8 @@ def build_page(inputs: Inputs, *, now_ms: int) -> dict[str, Any]:
     header, clock = _header(inputs, now_ms)
     ref_ms = now_ms if header["clock_is_wall"] or clock is None else clock.now_ms
     promoted_keys = {(s.pair, s.timeframe, s.entry_set) for s in inputs.strategies}
+    rows = _rows_by_key(inputs)
+    n_active = sum(not s.is_expired(ref_ms) for s in inputs.strategies)
     watch = None
     if inputs.watchlist is not None:
         wl = inputs.watchlist
@@ -203,7 +241,8 @@ def build_page(inputs: Inputs, *, now_ms: int) -> dict[str, Any]:
     optional = [{"id": slug(name.split(".")[0]), "title": title, "file": name, **_table_from_json(data)}
                 for name, title, data in inputs.optional]
     return {"header": header, "grid": _grid(inputs), "legend": STATE_CODES,
-            "table": _table(inputs, promoted_keys), "cards": _cards(inputs, ref_ms, header["clock_is_wall"]),
+            "table": _table(inputs, promoted_keys), "cards": _cards(inputs, ref_ms, header["clock_is_wall"], rows),
+            "verdict": _verdict(inputs, rows, n_active),
             "watch": watch, "gaps": gaps, "errors": errors, "log_tail": inputs.log_tail, "optional": optional,
             "problems": inputs.problems, "status_missing": status is None,
             "summary_missing": inputs.summary is None, "strategies_count": len(inputs.strategies)}

@@ -7,6 +7,8 @@
 ``reports_dir/curves/<P>_<TF>_<E>.json``   :func:`engine.research.reports.read_curve`
 ``data_dir/ohlcv/<PAIR>/<TF>.csv``         :func:`engine.data.store.read_tail_candles`
 ``reports_dir/watchlist.json``             :func:`read_watchlist` (strict, here)
+``reports_dir/promotion.json``             :func:`read_promotion` (strict, here; written by
+                                           :func:`engine.cycle.run_once`)
 ``logs_dir/maintainer.log``                :func:`tail_lines`
 ``reports_dir/dryrun_plans.json`` …        later stages (:data:`OPTIONAL_SECTIONS`), any JSON
 =========================================  =====================================================
@@ -31,6 +33,7 @@ from engine.data import store
 from engine.errors import DataError, EngineError
 from engine.records import Fields, display_path, read_json_document
 from engine.research import reports
+from engine.promotion import PromotionDecision
 from engine.research.reports import Curve, CycleStatus, SummaryReport, curve_name
 from engine.strategy.promoted import PromotedStrategy, load_strategies
 
@@ -71,6 +74,17 @@ class Watchlist:
     pairs: tuple[WatchRow, ...]
 
 
+@dataclass(frozen=True)
+class PromotionReport:
+    """promotion.json as the dashboard shows it: when the cycle judged (its clock, epoch ms), by
+    which risk_mode, and one :class:`~engine.promotion.PromotionDecision` per candidate (the
+    failed rules in words)."""
+
+    generated_at_ms: int
+    risk_mode: str
+    decisions: tuple[PromotionDecision, ...]
+
+
 @dataclass
 class Inputs:
     """Everything the page shows, as read from disk (None: file missing or unreadable)."""
@@ -78,6 +92,7 @@ class Inputs:
     status: CycleStatus | None = None
     summary: SummaryReport | None = None
     watchlist: Watchlist | None = None
+    promotion: PromotionReport | None = None
     strategies: list[PromotedStrategy] = field(default_factory=list)
     log_tail: list[str] | None = None
     optional: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -110,6 +125,28 @@ def read_watchlist(path: Path) -> Watchlist:
                           _or_none(r.float("spread_pct", optional=True)))
                  for r in f.items("pairs"))
     return Watchlist(f.str("source"), f.str("rank_by"), f.int("generated_at_ms"), rows)
+
+
+def read_promotion(path: Path) -> PromotionReport:
+    """Return the dashboard's view of promotion.json
+    (``{"generated_at_ms", "risk_mode", "rules", "decisions": [{"pair", "timeframe", "entry_set",
+    "promoted", "reasons": [str]}]}``).
+
+    Raises
+    ------
+    DataError
+        Naming the file and key when it is not JSON or not of that shape.
+    """
+    f = Fields(read_json_document(path), display_path(path))
+    decisions = []
+    for d in f.items("decisions"):
+        reasons = d.list("reasons")
+        for i, reason in enumerate(reasons):
+            if not isinstance(reason, str):
+                d.fail(f"reasons[{i}]", reason, "text")
+        decisions.append(PromotionDecision(d.str("pair"), d.str("timeframe"), d.str("entry_set"), d.bool("promoted"),
+                                           tuple(reasons)))
+    return PromotionReport(f.int("generated_at_ms"), f.str("risk_mode"), tuple(decisions))
 
 
 def _or_none(x: float) -> float | None:
@@ -149,6 +186,7 @@ def load_inputs(reports_dir: Path, logs_dir: Path, strategies_path: Path) -> Inp
     inputs.status = inputs.attempt(reports_dir / reports.STATUS_FILE, reports.read_status)
     inputs.summary = inputs.attempt(reports_dir / reports.SUMMARY_FILE, reports.read_summary)
     inputs.watchlist = inputs.attempt(reports_dir / "watchlist.json", read_watchlist)
+    inputs.promotion = inputs.attempt(reports_dir / "promotion.json", read_promotion)
     inputs.strategies = inputs.attempt(Path(strategies_path), load_strategies) or []
     log_path = Path(logs_dir) / "maintainer.log"
     try:
@@ -210,5 +248,6 @@ def read_chart_inputs(strategy: PromotedStrategy, reports_dir: Path, data_dir: P
     return curve, candles, notes
 
 
-__all__ = ["LOG_TAIL_LINES", "OPTIONAL_SECTIONS", "RECENT_CANDLES", "Inputs", "Watchlist", "WatchRow",
-           "curve_path", "load_inputs", "read_chart_inputs", "read_watchlist", "tail_lines"]
+__all__ = ["LOG_TAIL_LINES", "OPTIONAL_SECTIONS", "RECENT_CANDLES", "Inputs", "PromotionReport", "Watchlist",
+           "WatchRow", "curve_path", "load_inputs", "read_chart_inputs", "read_promotion", "read_watchlist",
+           "tail_lines"]
