@@ -177,7 +177,7 @@ def test_no_strategy_beat_chance_shows_the_three_closest_candidates_with_their_f
         card = _article(section, f"c-{d['pair']}_{d['timeframe']}_{d['entry_set']}")
         assert f'<span class="chip">closest #{rank}</span>' in card
         assert (f"<h4>Failed rules ({len(d['reasons'])})</h4>\n      <ul class=\"rules\">"
-                + "".join(f"<li>{r}</li>" for r in d["reasons"]) + "</ul>") in card.replace("&lt;", "<")
+                + "".join(f"<li>{r}</li>" for r in d["reasons"]) + "</ul>") in card.replace("&lt;", "<").replace("&gt;", ">")
         row = rows[(d["pair"], d["timeframe"], d["entry_set"])]
         assert f"<b>{row.entry_set}</b>" in card and fmt.fmt_params(row.params) in card
         _judgement_is_shown(card, row)

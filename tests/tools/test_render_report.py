@@ -189,7 +189,10 @@ def test_render_survives_a_missing_input(dashboard_inputs, missing):
     if missing in ("watchlist.json", "everything"):
         assert 'id="watchlist"' not in html
     if missing in ("strategies.yml", "everything"):
-        assert "None promoted yet." in html and not list((rt.public_dir / "charts").glob("*.json"))
+        # promotion.json (not removed) decides which empty state shows: it promoted nothing → no strategy beat chance
+        decisions = json.loads((rt.reports_dir / "promotion.json").read_text())["decisions"]
+        empty = "None promoted yet." if any(d["promoted"] for d in decisions) else "No strategy beat chance this cycle."
+        assert empty in html and not list((rt.public_dir / "charts").glob("*.json"))
     if missing in ("maintainer.log", "everything"):
         assert "Not yet: no maintainer.log." in html
     if missing == "curves":
@@ -267,7 +270,9 @@ def test_odd_shapes_everywhere_are_listed_file_by_file(dashboard_inputs):
     listed = _problems(html)
     for name in ("status.json", "summary.json", "watchlist.json", "strategies.yml"):
         assert f"{name}" in listed, name
-    assert "Not yet: the maintainer has not written status.json." in html and "None promoted yet." in html
+    decisions = json.loads((rt.reports_dir / "promotion.json").read_text())["decisions"]
+    empty = "None promoted yet." if any(d["promoted"] for d in decisions) else "No strategy beat chance this cycle."
+    assert "Not yet: the maintainer has not written status.json." in html and empty in html
 
 
 def test_names_are_escaped_and_unreported_states_shown(dashboard_inputs):
