@@ -15,10 +15,10 @@ import pytest
 
 from engine.backtest import run_signals
 from engine.backtest.api import check_candles, kernel_inputs
-from engine.config import load_entries
+from engine.config import load_backtest, load_entries
 from engine.data import load_sample
 from engine.errors import ConfigError
-from engine.research import chance
+from engine.research import chance, search_entry_set
 from engine.research.chance import ChanceResult, chance_baseline, twins_seed
 from engine.strategy.exits import ExitPlan
 
@@ -167,3 +167,17 @@ def test_bad_inputs_raise(btc_1m, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         chance_baseline(btc_1m.iloc[:100], PLAN, COSTS, **{**args, **kwargs})
 
+
+def test_search_attaches_the_chance_of_its_out_of_sample_bars(btc_1m):
+    bt = load_backtest(entries=ENTRIES)
+    bt = dataclasses.replace(bt, chance=dataclasses.replace(bt.chance, n_twins=20))
+    es = ENTRIES.entry_sets["ema_cross"]
+    res = search_entry_set(btc_1m.iloc[:3_000], es, bt, timeframe="1m", space={"fast": [5], "slow": [21]},
+                           pair="BTCUSDT")
+    c = res.chance
+    assert isinstance(c, ChanceResult) and c.n_twins == 20
+    assert c.n_entries == res.out_of_sample["n_trades"]
+    assert c.twins_seed == twins_seed(bt.chance.seed, "BTCUSDT", "1m", "ema_cross")
+    assert c.excess_vs_random_pct == pytest.approx(res.out_of_sample["total_return_pct"] - c.twins_median_pct)
+    assert search_entry_set(btc_1m.iloc[:3_000], es, dataclasses.replace(bt, chance=None), timeframe="1m",
+                            space={"fast": [5], "slow": [21]}).chance is None
