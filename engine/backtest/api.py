@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -23,7 +23,8 @@ import pandas as pd
 from engine.backtest import kernel_nb as sim
 from engine.backtest.inputs import kernel_account, kernel_plan
 from engine.backtest import metrics
-from engine.backtest.records_nb import CODE_NAMES, MAX_TP_STEPS, Bars, Lower, code_name, no_lower
+from engine.backtest.records_nb import (CODE_NAMES, MAX_TP_STEPS, Bars, Ladder, Lower, RecordArray, code_name,
+                                        no_lower)
 from engine.data.candles import check_bars, index_ms
 from engine.data.store import read_candles
 from engine.errors import ConfigError, DataError
@@ -190,6 +191,50 @@ def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cas
     return periods_per_year(timeframe)
 
 
+class KernelInputs(NamedTuple):
+    """What every kernel call needs besides the signal lines and rules (:func:`kernel_inputs`)."""
+
+    bars: Bars
+    ladder: Ladder
+    plan: RecordArray
+    account: RecordArray
+    lower: Lower
+
+
+def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: ExitPlan, costs: Costs, *,
+                  timeframe: str, initial_cash_quote: float,
+                  lower_candles: pd.DataFrame | None = None) -> KernelInputs:
+    """Return the kernels' candles (with the ATR when the plan uses it), exit rules, account and lower candles.
+
+    Parameters
+    ----------
+    candles : DataFrame
+        The candles `bars` came from (:func:`check_candles`); their index maps `lower_candles`.
+    bars : BarArrays
+        Their open/high/low/close, float64 arrays of shape (n_bars,).
+    exit_plan, costs, timeframe, initial_cash_quote, lower_candles
+        As :func:`run_backtest` (checked by the caller, except `lower_candles`).
+
+    Returns
+    -------
+    KernelInputs
+        ``bars``: :class:`~engine.backtest.records_nb.Bars` (ATR(``atr_period``) of the candles
+        when the plan has an ATR stop or trail, NaN over its warm-up; else the close, unused);
+        ``ladder`` and ``plan`` from :func:`engine.backtest.inputs.kernel_plan`; ``account`` from
+        :func:`engine.backtest.inputs.kernel_account`; ``lower``: bar t's lower candles (empty
+        arrays without `lower_candles`).
+
+    Raises
+    ------
+    DataError
+        Malformed `lower_candles`, or not of a lower timeframe than `timeframe`.
+    """
+    ladder, plan = kernel_plan(exit_plan)
+    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    return KernelInputs(Bars(*bars, _atr_for(exit_plan, bars)), ladder, plan, account,
+                        _lower_arrays(candles, lower_candles, timeframe))
+
+
 def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_plan: ExitPlan, costs: Costs, *,
                  timeframe: str, initial_cash_quote: float = 10_000.0,
                  lower_candles: pd.DataFrame | None = None, start_bar: int = 0) -> BacktestResult:
@@ -276,13 +321,10 @@ def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayL
 def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
          lower_candles, signal, params, start_bar) -> BacktestResult:
     ppy = periods_per_year(timeframe)
-    atr = _atr_for(exit_plan, bars)
-    ladder, plan = kernel_plan(exit_plan)
-    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
-    lower = _lower_arrays(candles, lower_candles, timeframe)
+    k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
+                      lower_candles=lower_candles)
     t0 = time.perf_counter()
-    fills = sim.run_simulation(Bars(*bars, atr), lines, entry_rule, exit_rule, ladder, plan, account, lower,
-                               start_bar)
+    fills = sim.run_simulation(k.bars, lines, entry_rule, exit_rule, k.ladder, k.plan, k.account, k.lower, start_bar)
     elapsed = time.perf_counter() - t0
     if start_bar:  # bar numbers relative to the window
         fills = fills._replace(entry_bar=fills.entry_bar - start_bar, exit_bar=fills.exit_bar - start_bar,
@@ -407,11 +449,9 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     exit_rules = np.empty((len(combos), signals.RULE_LEN))
     for i, p in enumerate(combos):
         entry_rules[i], exit_rules[i] = spec.rules(p, row)
-    atr = _atr_for(exit_plan, bars)
-    ladder, plan = kernel_plan(exit_plan)
-    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
-    lower = _lower_arrays(candles, lower_candles, timeframe)
-    stats = sim.run_grid_stats(Bars(*bars, atr), lines, entry_rules, exit_rules, ladder, plan, account, lower,
+    k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
+                      lower_candles=lower_candles)
+    stats = sim.run_grid_stats(k.bars, lines, entry_rules, exit_rules, k.ladder, k.plan, k.account, k.lower,
                                n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):

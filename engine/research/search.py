@@ -11,6 +11,12 @@ passed to every backtest, so bars where a stop and a target are both touched are
 replaying their 1m candles (:func:`engine.backtest.kernel_nb.simulate_nb`); the out-of-sample
 ``ambiguity`` counters of a search say how many bars were ambiguous and how they were resolved.
 
+Chance baseline: after the folds, the out-of-sample result is set against random-entry twins on
+the same bars with the same exit plan, costs and number of trades
+(:func:`engine.research.chance.chance_baseline`, ``backtest_config.json → chance``); the twins'
+seed is derived from the configured one and the row's pair, timeframe and entry set
+(:func:`engine.research.chance.twins_seed`), so rows differ and re-runs repeat.
+
 Search modes (``backtest_config.json → mode``):
 
 - ``grid``: the whole grid of a fold in one batched kernel call (:func:`engine.backtest.run_grid`).
@@ -34,6 +40,7 @@ from engine.config import BacktestConfig, EntrySet, expand_grid
 from engine.data.candles import index_ms
 from engine.errors import ConfigError, DataError
 from engine.markets import periods_per_year
+from engine.research.chance import ChanceResult, chance_baseline, twins_seed
 from engine.research.folds import _mean_metrics, choose_best, walk_forward_folds
 from engine.research.stats import deflated_sharpe, equity_returns
 from engine.research.studies import StudyOptions, run_study, study_key
@@ -72,6 +79,9 @@ class SearchResult:
         windows: ``n_ambiguous_bars``, ``n_resolved_target_first`` / ``n_resolved_stop_first``
         (replayed on 1m candles), ``n_unresolved_stop_first`` (stop assumed first),
         ``lower_timeframe_used``.
+    chance : ChanceResult or None
+        The row against random-entry twins on the out-of-sample bars (:func:`chance_baseline`:
+        same exit plan, costs and number of trades); None when ``bt.chance`` is unset.
     """
 
     params: dict[str, Any]
@@ -85,6 +95,7 @@ class SearchResult:
     param_stability: float = float("nan")
     trial_sharpes: list[float] = field(default_factory=list, repr=False)
     ambiguity: dict[str, Any] = field(default_factory=dict)
+    chance: ChanceResult | None = None
 
 
 def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, timeframe: str,
@@ -148,6 +159,8 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
     Returns
     -------
     SearchResult
+        With ``chance`` (twins over the out-of-sample bars, ``bt.chance.n_twins`` of them) unless
+        ``bt.chance`` is None.
 
     Raises
     ------
@@ -214,11 +227,20 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
                                                  initial_cash_quote=bt.initial_cash_quote)
     chosen = [json.dumps(r["params"], sort_keys=True) for r in fold_rows]
     stability = max(chosen.count(c) for c in set(chosen)) / len(chosen)
+    chance = None
+    if bt.chance is not None:
+        # the test windows tile the out-of-sample bars: the twins enter at random anywhere in them
+        oos_bars = candles.iloc[folds[0].test_start:folds[-1].test_stop]
+        chance = chance_baseline(oos_bars, plan, costs, n_entries=int(oos_metrics["n_trades"]),
+                                 row_total_return_pct=oos_metrics["total_return_pct"], n_twins=bt.chance.n_twins,
+                                 seed=twins_seed(bt.chance.seed, pair, timeframe, entry_set.name),
+                                 timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
+                                 lower_candles=_lower_slice(lower_candles, oos_bars))
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
         folds=fold_rows, n_configs_tried=n_tried, oos_equity=equity, oos_trades=trades,
         deflated_sharpe=deflate_oos_sharpe(equity, trial_sharpes, n_tried), param_stability=stability,
-        trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]))
+        trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]), chance=chance)
 
 
 def _sum_ambiguity(parts: Sequence[dict]) -> dict[str, Any]:
