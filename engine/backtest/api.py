@@ -402,6 +402,40 @@ def _ambiguity(s: np.void, used_lower: bool) -> dict[str, Any]:
     }
 
 
+class GridInputs(NamedTuple):
+    """A grid ready for the kernel (:func:`grid_inputs`): validated combinations, indicator lines
+    (shape (1 + n_lines, n_bars)), entry and exit rules (shape (n_combos, RULE_LEN)), bars per year
+    and the :class:`KernelInputs`."""
+
+    combos: list[dict[str, Any]]
+    lines: FloatArray
+    entry_rules: FloatArray
+    exit_rules: FloatArray
+    periods_per_year: float
+    kernel: KernelInputs
+
+
+def grid_inputs(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
+                timeframe: str, initial_cash_quote: float = 10_000.0,
+                lower_candles: pd.DataFrame | None = None) -> GridInputs:
+    """Check a grid's inputs and build what :func:`run_grid` hands the kernel (each distinct
+    indicator computed once). Parameters and errors as :func:`run_grid`."""
+    ppy = _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    if not isinstance(param_grid, (list, tuple)) or not param_grid:
+        raise ConfigError(f"param_grid: expected a non-empty list of parameter dicts, found {param_grid!r}")
+    spec = signals.get_signal(signal)
+    combos = [signals.validate_params(signal, p, where=f"param_grid[{i}]") for i, p in enumerate(param_grid)]
+    bars = check_candles(candles)
+    lines, row = signals.build_lines(bars, [k for p in combos for k in spec.indicators(p)])
+    entry_rules = np.empty((len(combos), signals.RULE_LEN))
+    exit_rules = np.empty((len(combos), signals.RULE_LEN))
+    for i, p in enumerate(combos):
+        entry_rules[i], exit_rules[i] = spec.rules(p, row)
+    k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
+                      lower_candles=lower_candles)
+    return GridInputs(combos, lines, entry_rules, exit_rules, ppy, k)
+
+
 def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
              timeframe: str, initial_cash_quote: float = 10_000.0,
              lower_candles: pd.DataFrame | None = None, details: bool = False) -> list[dict[str, Any]]:
@@ -436,22 +470,11 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
     DataError
         Malformed candles.
     """
-    ppy = _check_common(exit_plan, costs, timeframe, initial_cash_quote)
-    if not isinstance(param_grid, (list, tuple)) or not param_grid:
-        raise ConfigError(f"param_grid: expected a non-empty list of parameter dicts, found {param_grid!r}")
-    spec = signals.get_signal(signal)
-    combos = [signals.validate_params(signal, p, where=f"param_grid[{i}]") for i, p in enumerate(param_grid)]
-    bars = check_candles(candles)
-    keys = [k for p in combos for k in spec.indicators(p)]
     t0 = time.perf_counter()
-    lines, row = signals.build_lines(bars, keys)
-    entry_rules = np.empty((len(combos), signals.RULE_LEN))
-    exit_rules = np.empty((len(combos), signals.RULE_LEN))
-    for i, p in enumerate(combos):
-        entry_rules[i], exit_rules[i] = spec.rules(p, row)
-    k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
-                      lower_candles=lower_candles)
-    stats = sim.run_grid_stats(k.bars, lines, entry_rules, exit_rules, k.ladder, k.plan, k.account, k.lower,
+    g = grid_inputs(candles, signal, param_grid, exit_plan, costs, timeframe=timeframe,
+                    initial_cash_quote=initial_cash_quote, lower_candles=lower_candles)
+    combos, ppy, k = g.combos, g.periods_per_year, g.kernel
+    stats = sim.run_grid_stats(k.bars, g.lines, g.entry_rules, g.exit_rules, k.ladder, k.plan, k.account, k.lower,
                                n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):
@@ -462,8 +485,8 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
             for key in ("return_sum", "return_sumsq", "n_returns"):  # for CSCV over blocks (engine.research.pbo)
                 m[key] = s[key].item()
         out.append(m)
-    logger.debug("%s grid %s: %d combinations × %d bars, %d distinct indicators (%.3f s)", signal, timeframe,
-                len(combos), len(candles), len(row), time.perf_counter() - t0)
+    logger.debug("%s grid %s: %d combinations × %d bars, %d indicator lines (%.3f s)", signal, timeframe,
+                len(combos), len(candles), len(g.lines) - 1, time.perf_counter() - t0)
     return out
 
 

@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from engine.backtest import run_backtest, run_grid
+from engine.backtest import run_backtest
+from engine.backtest.blocks import run_grid_blocks
 from engine.config import BacktestConfig, EntrySet, expand_grid
 from engine.errors import ConfigError, DataError
 from engine.research.pbo import pbo_cscv
@@ -43,32 +44,25 @@ def slot_configs(entry_set: EntrySet, bt: BacktestConfig) -> list[dict[str, Any]
 
 def slot_pbo(candles: pd.DataFrame, entry_sets: Sequence[EntrySet], bt: BacktestConfig, *, timeframe: str,
              n_blocks: int = PBO_BLOCKS) -> float:
-    """Return the PBO of one pair × timeframe: every configuration of every entry set run on each of
-    `n_blocks` contiguous blocks of `candles` (the searched bars), CSCV over the per-block Sharpe sums.
+    """Return the PBO of one pair × timeframe: every configuration of every entry set scored on each
+    of `n_blocks` contiguous blocks of `candles` (the searched bars; indicators computed once over
+    them, :func:`engine.backtest.blocks.run_grid_blocks`), CSCV over the per-block Sharpe ratios.
 
-    Each block starts flat with indicators warming up inside it (a few bars of each ~1/8 of the
-    data). NaN when fewer than 2 configurations or a block is too short to run.
+    NaN when fewer than 2 configurations or a block is too short to run.
     """
     edges = np.linspace(0, len(candles), n_blocks + 1).astype(int)
-    sums, sumsqs, counts = [], [], []
+    parts = []
     for es in entry_sets:
-        combos = slot_configs(es, bt)
-        per_block = []
-        for a, b in zip(edges[:-1], edges[1:]):
-            try:
-                per_block.append(run_grid(candles.iloc[a:b], es.signal, combos, es.exit_plan, bt.costs_for(es),
-                                          timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
-                                          details=True))
-            except (ConfigError, DataError) as e:  # relations like fast ≥ slow in a grid, or a short block
-                logger.debug("PBO %s: block skipped (%s)", es.name, e)
-                return float("nan")
-        sums.append([[m["return_sum"] for m in block] for block in per_block])
-        sumsqs.append([[m["return_sumsq"] for m in block] for block in per_block])
-        counts.append([[max(m["n_returns"], 1) for m in block] for block in per_block])
-    if not sums:
+        try:
+            parts.append(run_grid_blocks(candles, es.signal, slot_configs(es, bt), es.exit_plan, bt.costs_for(es),
+                                         timeframe=timeframe, edges=edges, initial_cash_quote=bt.initial_cash_quote))
+        except (ConfigError, DataError) as e:  # relations like fast ≥ slow in a grid, or a short series
+            logger.debug("PBO %s: not computed (%s)", es.name, e)
+            return float("nan")
+    if not parts:
         return float("nan")
-    stack = lambda parts: np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)  # noqa: E731
-    return pbo_cscv(stack(sums), stack(sumsqs), stack(counts)).pbo
+    stack = lambda k: np.concatenate([p[k] for p in parts], axis=1)  # noqa: E731
+    return pbo_cscv(stack(0), stack(1), np.maximum(stack(2), 1.0)).pbo
 
 
 def costs_view(row: SummaryRow) -> dict[str, float]:
@@ -125,7 +119,7 @@ def judge_slot(rows: list[tuple[SummaryRow, SearchResult]], candles: pd.DataFram
             **({} if chance is None else {
                 "p_value_vs_random": chance.p_value_vs_random, "excess_vs_random_pct": chance.excess_vs_random_pct,
                 "twins_median_pct": chance.twins_median_pct, "twins_hist": dict(chance.twins_hist),
-                "n_twins": chance.n_twins, "twins_seed": chance.seed}),
+                "n_twins": chance.n_twins, "twins_seed": chance.twins_seed}),
         )
         row = replace(row, deflated_sharpe=float(deflate_oos_sharpe(res.oos_equity, pooled, n_slot)), judgement=judgement)
         if holdout_bars:
