@@ -332,15 +332,17 @@ def _run_batch(k: KernelInputs, keys: FloatArray, twins: IntArray, q: FloatArray
 
     `keys` float64 (n_twins + 1, n_bars) is the lines matrix (row 0 zeros, row j + 1 twin j's
     keys); twin ``twins[i]`` signals on the bars whose key is below ``q[i]``: entry rule
-    "line twins[i] + 1 < q[i]", exit rule never. A round of few twins runs on this thread alone:
-    waking the other threads would cost more than it saves (most rounds are such tails).
+    "line twins[i] + 1 < q[i]", exit rule never (over the same lines, which the kernel then
+    reads once per bar). A round of few twins runs on this thread alone: waking the other
+    threads would cost more than it saves (most rounds are such tails).
     """
     m = twins.shape[0]
     entry = np.tile(signals.rule(signals.BELOW, (0, signals.ROW_ZERO, 0.0, 0.0),
                                  (signals.ROW_ZERO, signals.ROW_ZERO, 0.0, 0.0)), (m, 1))
     entry[:, 1] = twins + 1
     entry[:, 8] = q
-    exit_never = np.tile(signals.rule(signals.NEVER), (m, 1))
+    exit_never = entry.copy()
+    exit_never[:, 0] = signals.NEVER
     threads = numba.get_num_threads()
     if m < PARALLEL_TWINS:
         numba.set_num_threads(1)  # this thread only; restored below
