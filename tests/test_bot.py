@@ -51,8 +51,11 @@ def test_bot_once_runs_a_full_offline_cycle(scalp_env, tmp_path):
     n_sets = len(load_entries().enabled())
     assert len(summary["rows"]) == 10 * 3 * n_sets
     assert len({r["pair"] for r in summary["rows"]}) == 10
-    strategies = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"]
-    assert strategies and all(s["risk_mode"] == "aggressive" for s in strategies)
+    strategies = yaml.safe_load((tmp_path / "strategies.yml").read_text())["strategies"] or []
+    decisions = json.loads((tmp_path / "reports" / "promotion.json").read_text())["decisions"]
+    # promoted = what passed the judged rules (on the bundled month: nothing beats chance)
+    assert len(strategies) == sum(d["promoted"] for d in decisions) and len(decisions) == 30
+    assert all(s["risk_mode"] == "aggressive" for s in strategies)
     status = json.loads((tmp_path / "reports" / "status.json").read_text())
     assert status["data_source"] == "sample" and status["clock"]["kind"] == "replay"
     assert len(status["states"]) == 30 and {s["state"] for s in status["states"]} <= {"DAT", "OK"}
