@@ -1,14 +1,26 @@
-"""The kernels' inputs from the one exit model: ExitPlan → (Ladder, plan record), Costs → account record.
+"""The kernels' inputs: checked candles as arrays, ExitPlan → (Ladder, plan record), Costs → account
+record, the ATR and the lower-timeframe candles (:func:`kernel_inputs` gathers them).
 
 The exit rules are declared once (:class:`engine.strategy.exits.ExitPlan`); this is the one place
 that turns them into the record the kernel reads by name (:mod:`engine.backtest.records_nb`).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import NamedTuple
 
-from engine.backtest.records_nb import Ladder, RecordArray, account_dt, new_record, plan_dt
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from engine.backtest.records_nb import Bars, Ladder, Lower, RecordArray, account_dt, new_record, no_lower, plan_dt
+from engine.data.candles import check_bars, index_ms
+from engine.errors import DataError
+from engine.markets import timeframe_to_ms
+from engine.strategy import indicators_nb as indicators
+from engine.strategy import signals
 from engine.strategy.exits import Costs, ExitPlan
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def kernel_plan(exit_plan: ExitPlan) -> tuple[Ladder, RecordArray]:
@@ -63,3 +75,87 @@ def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: fl
     return new_record(account_dt, initial_cash_quote=float(initial_cash_quote), fee_rate=costs.fee_rate,
                       slippage_rate=costs.slippage_rate,
                       lot_size_base=0.0 if lot_size_base is None else float(lot_size_base))
+
+
+def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:
+    """Check the candles (:func:`engine.data.candles.check_bars`) and return their OHLC arrays.
+
+    Returns
+    -------
+    BarArrays
+        The open/high/low/close columns as contiguous float64 arrays, shape (n_bars,).
+
+    Raises
+    ------
+    DataError
+        Naming `where`, the row and the value found, with a hint to fix it.
+    """
+    check_bars(candles, where=where)
+    return signals.to_bar_arrays(candles)
+
+
+def _lower_arrays(candles: pd.DataFrame, lower: pd.DataFrame | None, timeframe: str) -> Lower:
+    if lower is None:
+        return no_lower()
+    check_candles(lower, where="lower_candles")
+    step_ms = timeframe_to_ms(timeframe)
+    lo_ts = index_ms(lower.index)
+    bar_ts = index_ms(candles.index)
+    if lo_ts.size > 1 and np.diff(lo_ts).min() >= step_ms:
+        raise DataError(f"lower_candles: spacing {int(np.diff(lo_ts).min())} ms is not below the "
+                        f"{timeframe} bars; pass candles of a lower timeframe (e.g. 1m under 5m)")
+    start = np.searchsorted(lo_ts, bar_ts, side="left").astype(np.int64)
+    end = np.searchsorted(lo_ts, bar_ts + step_ms, side="left").astype(np.int64)
+    return Lower(np.ascontiguousarray(lower["open"].to_numpy(np.float64)),
+                 np.ascontiguousarray(lower["high"].to_numpy(np.float64)),
+                 np.ascontiguousarray(lower["low"].to_numpy(np.float64)), start, end)
+
+
+def _atr_for(plan: ExitPlan, bars: signals.BarArrays) -> FloatArray:
+    if plan.uses_atr:
+        return indicators.atr_nb(bars.high, bars.low, bars.close, plan.atr_period)
+    return bars.close  # unused by the kernel
+
+
+class KernelInputs(NamedTuple):
+    """What every kernel call needs besides the signal lines and rules (:func:`kernel_inputs`)."""
+
+    bars: Bars
+    ladder: Ladder
+    plan: RecordArray
+    account: RecordArray
+    lower: Lower
+
+
+def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: ExitPlan, costs: Costs, *,
+                  timeframe: str, initial_cash_quote: float,
+                  lower_candles: pd.DataFrame | None = None) -> KernelInputs:
+    """Return the kernels' candles (with the ATR when the plan uses it), exit rules, account and lower candles.
+
+    Parameters
+    ----------
+    candles : DataFrame
+        The candles `bars` came from (:func:`check_candles`); their index maps `lower_candles`.
+    bars : BarArrays
+        Their open/high/low/close, float64 arrays of shape (n_bars,).
+    exit_plan, costs, timeframe, initial_cash_quote, lower_candles
+        As :func:`run_backtest` (checked by the caller, except `lower_candles`).
+
+    Returns
+    -------
+    KernelInputs
+        ``bars``: :class:`~engine.backtest.records_nb.Bars` (ATR(``atr_period``) of the candles
+        when the plan has an ATR stop or trail, NaN over its warm-up; else the close, unused);
+        ``ladder`` and ``plan`` from :func:`engine.backtest.inputs.kernel_plan`; ``account`` from
+        :func:`engine.backtest.inputs.kernel_account`; ``lower``: bar t's lower candles (empty
+        arrays without `lower_candles`).
+
+    Raises
+    ------
+    DataError
+        Malformed `lower_candles`, or not of a lower timeframe than `timeframe`.
+    """
+    ladder, plan = kernel_plan(exit_plan)
+    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    return KernelInputs(Bars(*bars, _atr_for(exit_plan, bars)), ladder, plan, account,
+                        _lower_arrays(candles, lower_candles, timeframe))

@@ -33,7 +33,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.backtest import kernel_nb as sim
-from engine.backtest.api import GRID_BLOCK_BARS, KernelInputs, check_candles, kernel_inputs
+from engine.backtest.api import GRID_BLOCK_BARS
+from engine.backtest.inputs import KernelInputs, check_candles, kernel_inputs
 from engine.errors import ConfigError, DataError
 from engine.fileio import json_safe
 from engine.markets import periods_per_year

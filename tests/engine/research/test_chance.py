@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.backtest import run_signals
-from engine.backtest.api import check_candles, kernel_inputs
+from engine.backtest.inputs import check_candles, kernel_inputs
 from engine.config import load_backtest, load_entries
 from engine.data import load_sample
 from engine.errors import ConfigError
