@@ -23,7 +23,7 @@ import pandas as pd
 
 from engine.backtest.lookahead import check_lookahead
 from engine.config import EntriesConfig, EntrySet
-from engine.data.store import candle_path, read_candles
+from engine.data.store import candle_path, read_tail_candles
 from engine.errors import ConfigError, DataError, LookaheadError
 from engine.fileio import write_json
 from engine.markets import pair_to_folder
@@ -156,13 +156,14 @@ def screen_entry_sets(entries: EntriesConfig, candles: pd.DataFrame | None, repo
 
 
 def first_candles(data_dir: Path, pairs: Sequence[str], timeframes: Sequence[str]) -> tuple[pd.DataFrame | None, str]:
-    """Return the candles of the first pair × timeframe that has a readable candle file, and its name."""
+    """Return the last :data:`CHECK_BARS` candles of the first pair × timeframe that has a readable
+    candle file, and its name."""
     for tf in timeframes:
         for p in pairs:
             path = candle_path(Path(data_dir), pair_to_folder(p), tf)
             if path.exists():
                 try:
-                    return read_candles(path, tf), f"{pair_to_folder(p)} {tf}"
+                    return read_tail_candles(path, CHECK_BARS, tf), f"{pair_to_folder(p)} {tf}"
                 except DataError:
                     continue
     return None, ""

@@ -22,11 +22,11 @@ import pandas as pd
 
 from engine.backtest import run_backtest
 from engine.backtest.blocks import run_grid_blocks
-from engine.config import BacktestConfig, EntrySet, expand_grid
+from engine.config import BacktestConfig, EntrySet
 from engine.errors import ConfigError, DataError
 from engine.research.pbo import pbo_cscv
 from engine.research.reports import Judgement, SummaryRow
-from engine.research.search import SearchResult, deflate_oos_sharpe
+from engine.research.search import SearchResult, deflate_oos_sharpe, grid_configs
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ PBO_BLOCKS = 8
 def slot_configs(entry_set: EntrySet, bt: BacktestConfig) -> list[dict[str, Any]]:
     """The configurations of `entry_set` that compete in its slot: its grid (defaults filled in),
     else its default parameters (an optuna-searched set is judged on its grid when it has one)."""
-    space = bt.grid.get(entry_set.name)
-    combos = expand_grid(space) if space else [{}]
-    return [{**entry_set.params, **c} for c in combos]
+    return grid_configs(entry_set, bt.grid.get(entry_set.name))
 
 
 def slot_pbo(candles: pd.DataFrame, entry_sets: Sequence[EntrySet], bt: BacktestConfig, *, timeframe: str,

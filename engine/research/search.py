@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -133,6 +133,12 @@ def _lower_slice(lower: pd.DataFrame | None, window: pd.DataFrame) -> pd.DataFra
     return part if len(part) else None
 
 
+def grid_configs(entry_set: EntrySet, space: Mapping[str, list] | None) -> list[dict[str, Any]]:
+    """The parameter sets of `entry_set` over the grid `space` (``{param: [values]}``), its default
+    parameters filled in; just the defaults without a grid."""
+    return [{**entry_set.params, **c} for c in (expand_grid(space) if space else [{}])]
+
+
 def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, *, timeframe: str,
                      space: dict[str, list] | None = None, pair: str = "PAIR", cfg_id: str = "cfg",
                      studies: StudyOptions | None = None, lower_candles: pd.DataFrame | None = None) -> SearchResult:
@@ -170,8 +176,7 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
     studies = studies or StudyOptions()
     use_optuna = bt.mode == "optuna" and entry_set.name in bt.optuna.space
     space = space if space is not None else bt.grid.get(entry_set.name)
-    combos = expand_grid(space) if space else [dict(entry_set.params)]
-    combos = [{**entry_set.params, **c} for c in combos]
+    combos = grid_configs(entry_set, space)
     plan, costs = entry_set.exit_plan, bt.costs_for(entry_set)
     folds = walk_forward_folds(len(candles), bt.walk_forward)
     bars_ms = index_ms(candles)
