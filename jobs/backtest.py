@@ -103,29 +103,37 @@ def build_parser() -> ArgumentParser:
                          epilog="Every rule not given takes the default of the one exit model "
                                 "(engine.strategy.exits.ExitPlan and Costs), the same defaults research uses.")
     add_common_flags(one)
-    one.add_argument("--csv", type=Path, required=True, help="CSV of candles (timestamp,open,high,low,close,volume)")
-    one.add_argument("--tf", required=True, help="timeframe of the CSV (1m 5m 15m 1h 4h 1d)")
-    one.add_argument("--entry", required=True, help="signal name, e.g. sma_cross")
-    one.add_argument("--params", default=None, help='signal parameters as JSON, e.g. \'{"fast":10,"slow":30}\'')
-    one.add_argument("--tp", default=None,
-                     help='take-profit ladder "pct:alloc,..." (default "0.9:50,1.4:30,2.1:20"; "" for none)')
-    one.add_argument("--sl", type=_number_or_none, default=argparse.SUPPRESS,
-                     help="stop-loss in %% from entry, negative (default -0.5; none for no stop)")
-    one.add_argument("--sl-atr", type=float, default=None, help="stop-loss in ATRs below entry (instead of --sl)")
-    one.add_argument("--breakeven-offset", type=float, default=None,
-                     help="after TP1 move the stop to entry + this %% (default 0.05)")
-    one.add_argument("--no-breakeven", action="store_true", help="never move the stop to breakeven")
-    one.add_argument("--trail", type=float, default=None, help="trailing stop distance in %% below the highest high")
-    one.add_argument("--max-hold", type=_number_or_none, default=argparse.SUPPRESS,
-                     help="close after this many bars in the trade (default 240; none for no limit)")
-    one.add_argument("--no-exit-signal", action="store_true", help="ignore the entry set's exit signal")
-    one.add_argument("--fee-bps", type=float, default=None, help="fee per side in basis points (default 10)")
-    one.add_argument("--slippage-bps", type=float, default=None, help="slippage per fill in basis points (default 2)")
-    one.add_argument("--cash", type=float, default=None,
-                     help="initial equity in quote currency (default backtest_config.json initial_cash_quote, 10000)")
-    one.add_argument("--trades-out", type=Path, default=None, help="write the trade list to this CSV")
+    add_single_flags(one)
     one.add_argument("--json", action="store_true", help="print metrics, exit plan and costs as JSON")
     return p
+
+
+def add_single_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of one run on one candle CSV: candles, entry set, exit rules, costs, cash, stake and
+    ``--trades-out`` (``single`` here, ``replay`` of jobs/execute.py: the same flags, the same defaults)."""
+    p.add_argument("--csv", type=Path, required=True, help="CSV of candles (timestamp,open,high,low,close,volume)")
+    p.add_argument("--tf", required=True, help="timeframe of the CSV (1m 5m 15m 1h 4h 1d)")
+    p.add_argument("--entry", required=True, help="signal name, e.g. sma_cross")
+    p.add_argument("--params", default=None, help='signal parameters as JSON, e.g. \'{"fast":10,"slow":30}\'')
+    p.add_argument("--tp", default=None,
+                   help='take-profit ladder "pct:alloc,..." (default "0.9:50,1.4:30,2.1:20"; "" for none)')
+    p.add_argument("--sl", type=_number_or_none, default=argparse.SUPPRESS,
+                   help="stop-loss in %% from entry, negative (default -0.5; none for no stop)")
+    p.add_argument("--sl-atr", type=float, default=None, help="stop-loss in ATRs below entry (instead of --sl)")
+    p.add_argument("--breakeven-offset", type=float, default=None,
+                   help="after TP1 move the stop to entry + this %% (default 0.05)")
+    p.add_argument("--no-breakeven", action="store_true", help="never move the stop to breakeven")
+    p.add_argument("--trail", type=float, default=None, help="trailing stop distance in %% below the highest high")
+    p.add_argument("--max-hold", type=_number_or_none, default=argparse.SUPPRESS,
+                   help="close after this many bars in the trade (default 240; none for no limit)")
+    p.add_argument("--no-exit-signal", action="store_true", help="ignore the entry set's exit signal")
+    p.add_argument("--fee-bps", type=float, default=None, help="fee per side in basis points (default 10)")
+    p.add_argument("--slippage-bps", type=float, default=None, help="slippage per fill in basis points (default 2)")
+    p.add_argument("--cash", type=float, default=None,
+                   help="initial equity in quote currency (default backtest_config.json initial_cash_quote, 10000)")
+    p.add_argument("--stake", type=float, default=None,
+                   help="most one entry spends, fee included, quote currency (default: all the cash)")
+    p.add_argument("--trades-out", type=Path, default=None, help="write the trade list to this CSV")
 
 
 def legacy_argv(argv: list[str]) -> list[str]:
@@ -300,12 +308,13 @@ def _single(args) -> int:
     from engine.fileio import json_safe
 
     plan, costs, cash = single_plan(args)
-    result = run_single_csv(args.csv, args.tf, args.entry, _params(args.params), plan, costs, initial_cash_quote=cash)
+    result = run_single_csv(args.csv, args.tf, args.entry, _params(args.params), plan, costs, initial_cash_quote=cash,
+                            stake_quote=args.stake)
     if args.trades_out:
         result.write_trades_csv(args.trades_out)
     out = {"csv": str(args.csv), "timeframe": args.tf, "entry": args.entry, "params": result.params,
            "exit_plan": plan.to_dict(), "costs": costs.to_dict(), "initial_cash_quote": cash,
-           "bars": len(result.equity), "metrics": result.metrics, "ambiguity": result.ambiguity}
+           "stake_quote": args.stake, "bars": len(result.equity), "metrics": result.metrics, "ambiguity": result.ambiguity}
     if args.json:
         print(json.dumps(json_safe(out), indent=1))
     else:

@@ -139,19 +139,24 @@ class BacktestResult:
         return atomic_write_text(Path(path), text, lock=False)
 
 
-def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cash_quote: float) -> float:
+def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cash_quote: float,
+                  stake_quote: float | None = None) -> float:
     if not isinstance(exit_plan, ExitPlan):
         raise ConfigError(f"exit_plan: expected an ExitPlan, found {type(exit_plan).__name__}")
     if not isinstance(costs, Costs):
         raise ConfigError(f"costs: expected a Costs, found {type(costs).__name__}")
     if not (isinstance(initial_cash_quote, (int, float)) and math.isfinite(initial_cash_quote) and initial_cash_quote > 0):
         raise ConfigError(f"initial_cash_quote = {initial_cash_quote!r}: expected a finite number > 0 (quote)")
+    if stake_quote is not None and not (isinstance(stake_quote, (int, float)) and not isinstance(stake_quote, bool)
+                                        and math.isfinite(stake_quote) and stake_quote > 0):
+        raise ConfigError(f"stake_quote = {stake_quote!r}: expected a finite number > 0 (quote) or None (all the cash)")
     return periods_per_year(timeframe)
 
 
 def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_plan: ExitPlan, costs: Costs, *,
                  timeframe: str, initial_cash_quote: float = 10_000.0,
-                 lower_candles: pd.DataFrame | None = None, start_bar: int = 0) -> BacktestResult:
+                 lower_candles: pd.DataFrame | None = None, start_bar: int = 0,
+                 stake_quote: float | None = None) -> BacktestResult:
     """Backtest one entry set with one exit plan on one candle frame.
 
     Parameters
@@ -194,19 +199,19 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
     -----
     Fill rules: :func:`engine.backtest.kernel_nb.simulate_nb`. Metrics: :mod:`engine.backtest.metrics`.
     """
-    _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    _check_common(exit_plan, costs, timeframe, initial_cash_quote, stake_quote)
     params = signals.validate_params(signal, params)
     bars = check_candles(candles)
     lines, entry_rule, exit_rule = signals.prepare(signal, bars, params)
     if isinstance(start_bar, bool) or not isinstance(start_bar, (int, np.integer)) or not 0 <= start_bar < len(candles):
         raise ConfigError(f"start_bar = {start_bar!r}: expected an integer row in 0 … {len(candles) - 1}")
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-                lower_candles, signal, params, int(start_bar))
+                lower_candles, signal, params, int(start_bar), stake_quote)
 
 
 def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayLike, exit_plan: ExitPlan,
                 costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
-                lower_candles: pd.DataFrame | None = None) -> BacktestResult:
+                lower_candles: pd.DataFrame | None = None, stake_quote: float | None = None) -> BacktestResult:
     """Backtest precomputed signals (e.g. from a notebook) with the same kernel as :func:`run_backtest`.
 
     Parameters
@@ -221,7 +226,7 @@ def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayL
     DataError
         Signal arrays of another length than `candles`, or malformed candles.
     """
-    _check_common(exit_plan, costs, timeframe, initial_cash_quote)
+    _check_common(exit_plan, costs, timeframe, initial_cash_quote, stake_quote)
     bars = check_candles(candles)
     e = np.asarray(entries)
     x = np.asarray(exits)
@@ -229,14 +234,14 @@ def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayL
         raise DataError(f"entries/exits: shapes {e.shape} and {x.shape}, expected ({len(candles)},) like the candles")
     lines, entry_rule, exit_rule = signals.arrays_to_lines(e.astype(bool), x.astype(bool))
     return _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-                lower_candles, "custom", {}, 0)
+                lower_candles, "custom", {}, 0, stake_quote)
 
 
 def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timeframe, initial_cash_quote,
-         lower_candles, signal, params, start_bar) -> BacktestResult:
+         lower_candles, signal, params, start_bar, stake_quote=None) -> BacktestResult:
     ppy = periods_per_year(timeframe)
     k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
-                      lower_candles=lower_candles)
+                      lower_candles=lower_candles, stake_quote=stake_quote)
     t0 = time.perf_counter()
     fills = sim.run_simulation(k.bars, lines, entry_rule, exit_rule, k.ladder, k.plan, k.account, k.lower, start_bar)
     elapsed = time.perf_counter() - t0
@@ -405,7 +410,8 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
 
 
 def run_single_csv(csv_path: str | os.PathLike, timeframe: str, signal: str, params: dict | None,
-                   exit_plan: ExitPlan, costs: Costs, *, initial_cash_quote: float = 10_000.0) -> BacktestResult:
+                   exit_plan: ExitPlan, costs: Costs, *, initial_cash_quote: float = 10_000.0,
+                   stake_quote: float | None = None) -> BacktestResult:
     """Read a candle CSV and backtest one entry set on it (the single-run CLI's engine call).
 
     Parameters
@@ -426,4 +432,4 @@ def run_single_csv(csv_path: str | os.PathLike, timeframe: str, signal: str, par
         raise DataError(f"{path}: no such candle file; pass --csv with a path to a candle CSV")
     candles = read_candles(path, timeframe)
     return run_backtest(candles, signal, params, exit_plan, costs, timeframe=timeframe,
-                        initial_cash_quote=initial_cash_quote)
+                        initial_cash_quote=initial_cash_quote, stake_quote=stake_quote)

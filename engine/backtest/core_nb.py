@@ -115,6 +115,7 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     max_hold = plan["max_hold_bars"]
     check_entry = plan["check_entry_bar"]
     lot = account["lot_size_base"]
+    stake = account["stake_quote"]
     fee = account["fee_rate"]
     slip = account["slippage_rate"]
     has_sl_frac = not math.isnan(sl_frac)
@@ -213,10 +214,11 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
         if not in_pos and flat_prev_close and _sig(e_mode, pxe, pye, xe, ye):
             price = o[j] * (1.0 + slip)
             cash = st["cash_quote"]
-            q = cash / (price * (1.0 + fee)) if cash > 0.0 else 0.0
+            spend = min(cash, stake)
+            q = spend / (price * (1.0 + fee)) if cash > 0.0 else 0.0
             if lot > 0.0:
                 q = math.floor(q / lot + 1e-9) * lot
-                if q * price * (1.0 + fee) > cash:
+                if q * price * (1.0 + fee) > spend:
                     q -= lot
             if cash <= 0.0:
                 n_rej += 1

@@ -55,7 +55,8 @@ def kernel_plan(exit_plan: ExitPlan) -> tuple[Ladder, RecordArray]:
     return ladder, plan
 
 
-def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: float | None = None) -> RecordArray:
+def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: float | None = None,
+                   stake_quote: float | None = None) -> RecordArray:
     """Return the kernels' account record: `costs` with a starting cash and a lot size.
 
     Parameters
@@ -65,6 +66,9 @@ def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: fl
     lot_size_base : float or None
         Quantities in whole multiples of this many base units (:attr:`ExitPlan.lot_size_base`);
         None = fractional quantities.
+    stake_quote : float or None
+        Most one entry spends, fee included, quote currency (freqtrade's ``stake_amount``); None =
+        all the cash (compounding).
 
     Returns
     -------
@@ -74,7 +78,8 @@ def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: fl
     """
     return new_record(account_dt, initial_cash_quote=float(initial_cash_quote), fee_rate=costs.fee_rate,
                       slippage_rate=costs.slippage_rate,
-                      lot_size_base=0.0 if lot_size_base is None else float(lot_size_base))
+                      lot_size_base=0.0 if lot_size_base is None else float(lot_size_base),
+                      stake_quote=np.inf if stake_quote is None else float(stake_quote))
 
 
 def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:
@@ -129,7 +134,7 @@ class KernelInputs(NamedTuple):
 
 def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: ExitPlan, costs: Costs, *,
                   timeframe: str, initial_cash_quote: float,
-                  lower_candles: pd.DataFrame | None = None) -> KernelInputs:
+                  lower_candles: pd.DataFrame | None = None, stake_quote: float | None = None) -> KernelInputs:
     """Return the kernels' candles (with the ATR when the plan uses it), exit rules, account and lower candles.
 
     Parameters
@@ -138,7 +143,7 @@ def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: Exi
         The candles `bars` came from (:func:`check_candles`); their index maps `lower_candles`.
     bars : BarArrays
         Their open/high/low/close, float64 arrays of shape (n_bars,).
-    exit_plan, costs, timeframe, initial_cash_quote, lower_candles
+    exit_plan, costs, timeframe, initial_cash_quote, lower_candles, stake_quote
         As :func:`run_backtest` (checked by the caller, except `lower_candles`).
 
     Returns
@@ -156,6 +161,6 @@ def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: Exi
         Malformed `lower_candles`, or not of a lower timeframe than `timeframe`.
     """
     ladder, plan = kernel_plan(exit_plan)
-    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base)
+    account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base, stake_quote=stake_quote)
     return KernelInputs(Bars(*bars, _atr_for(exit_plan, bars)), ladder, plan, account,
                         _lower_arrays(candles, lower_candles, timeframe))

@@ -114,7 +114,8 @@ def simulate_nb(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_rule
        (``use_exit_signal``, exit rule true on bar t-1 and the entry rule not) or the max holding
        time (``t − entry_bar ≥ max_hold_bars``) sells the rest at the open (``signal``/``time``).
     3. *Entry.* If flat at the close of bar t-1 and the entry rule held on bar t-1: buy at
-       ``open × (1 + slippage)`` with all cash, ``qty = cash / (price × (1 + fee))``, rounded down
+       ``open × (1 + slippage)`` spending ``min(cash, stake_quote)`` (all cash by default),
+       ``qty = spend / (price × (1 + fee))``, rounded down
        to whole lots if ``lot_size_base`` is set. No cash → status REJECT_NO_CASH; less than one
        lot → REJECT_BELOW_LOT. Levels are set from this fill price; a stop that
        lands at or above the bar's open (closer than the slippage) sells at the open at once

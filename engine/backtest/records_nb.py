@@ -87,6 +87,7 @@ account_dt = np.dtype([
     ("fee_rate", np.float64),               # fee per side, fraction of notional
     ("slippage_rate", np.float64),          # adverse price move per fill, fraction of price
     ("lot_size_base", np.float64),          # quantities in whole multiples of this; 0 = fractional
+    ("stake_quote", np.float64),            # most one entry spends, fee included; inf = all the cash
 ], align=True)
 
 #: The position state of one simulation, carried from bar to bar (and from block to block in the

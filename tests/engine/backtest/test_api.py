@@ -160,3 +160,24 @@ def test_start_bar_trades_only_inside_the_window(btc):
                                   periods_per_year=525_600.0), win.metrics)
     with pytest.raises(ConfigError, match=r"start_bar = 4000: expected an integer row in 0 … 3999"):
         run_backtest(btc, "sma_cross", {}, PLAN, COSTS, timeframe="1m", start_bar=4000)
+
+
+def test_stake_caps_what_each_entry_spends(btc):
+    """A fixed stake (freqtrade's stake_amount): every entry spends the stake, fee included, while the
+    cash lasts; the trades' times and reasons are those of the all-cash run (sizing changes no signal)."""
+    full = run_backtest(btc, "sma_cross", {"fast": 5, "slow": 20}, PLAN, COSTS, timeframe="1m")
+    staked = run_backtest(btc, "sma_cross", {"fast": 5, "slow": 20}, PLAN, COSTS, timeframe="1m", stake_quote=100.0)
+    t = staked.trades
+    assert len(t) == len(full.trades) > 5
+    spent = t["qty_base"] * t["entry_price"] * (1 + COSTS.fee_rate)
+    assert np.allclose(spent, 100.0, rtol=1e-12)
+    assert (t["entry_ms"].to_numpy() == full.trades["entry_ms"].to_numpy()).all()
+    assert (t["exit_reasons"].to_numpy() == full.trades["exit_reasons"].to_numpy()).all()
+    # the stake bounds the loss: the equity never moves by more than the stakes at risk
+    assert abs(staked.equity.iloc[-1] - 10_000.0) < 100.0 * len(t)
+    # a stake above the cash spends the cash (the all-cash run)
+    big = run_backtest(btc, "sma_cross", {"fast": 5, "slow": 20}, PLAN, COSTS, timeframe="1m", stake_quote=1e9)
+    assert np.allclose(big.trades["qty_base"], full.trades["qty_base"], rtol=1e-12)
+    for bad in (0, -5.0, float("nan"), True):
+        with pytest.raises(ConfigError, match="stake_quote = "):
+            run_backtest(btc, "sma_cross", {}, PLAN, COSTS, timeframe="1m", stake_quote=bad)
