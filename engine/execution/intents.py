@@ -87,6 +87,11 @@ class MeanReversionIntent(Intent):
     family = "mean_reversion"
 
 
+def intent_class(signal: str) -> type[Intent]:
+    """:class:`MeanReversionIntent` for the mean-reversion entry sets, else :class:`MomentumIntent`."""
+    return MeanReversionIntent if signal in MEAN_REVERSION_SIGNALS else MomentumIntent
+
+
 def closed_candles(candles: pd.DataFrame, timeframe: str, now_ms: int) -> pd.DataFrame:
     """The candles whose close (open + timeframe) is at or before `now_ms` (epoch ms UTC)."""
     opens = index_ms(candles.index)
@@ -133,8 +138,7 @@ def intent_for(strategy: PromotedStrategy, candles: pd.DataFrame, *, now_ms: int
     else:
         return None
     bar_ms = int(index_ms(closed.index[-1:])[0])
-    cls = MeanReversionIntent if strategy.signal in MEAN_REVERSION_SIGNALS else MomentumIntent
-    return cls(pair=strategy.pair, timeframe=strategy.timeframe, entry_set=strategy.entry_set, signal=strategy.signal,
+    return intent_class(strategy.signal)(pair=strategy.pair, timeframe=strategy.timeframe, entry_set=strategy.entry_set, signal=strategy.signal,
                side=side, signal_bar_ms=bar_ms, reference_price=float(closed["close"].iloc[-1]),
                exit_plan=strategy.exit_plan, params=dict(strategy.params),
                reason=f"{strategy.entry_set} {what} signal on the close of the {strategy.timeframe} bar of "
