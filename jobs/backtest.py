@@ -242,7 +242,7 @@ def _lookahead(args) -> int:
         es = entries.entry_sets[args.entry]
         targets = [(es.name, es.signal, dict(es.params))]
     elif args.entry in signals.SIGNALS:
-        targets = [(args.entry, args.entry, _params(args.params))]
+        targets = [(args.entry, args.entry, params_json(args.params))]
     else:
         raise ConfigError(f"--entry {args.entry!r}: expected an entry set of entries_config.json "
                           f"({', '.join(entries.entry_sets)}), a signal ({', '.join(signals.SIGNALS)}) or module:function")
@@ -258,7 +258,8 @@ def _lookahead(args) -> int:
     return 0
 
 
-def _params(text: str | None) -> dict:
+def params_json(text: str | None) -> dict:
+    """Parse `--params` (a JSON object; empty or None = {}); ConfigError names the flag and the JSON error."""
     if not text:
         return {}
     try:
@@ -308,7 +309,7 @@ def _single(args) -> int:
     from engine.fileio import json_safe
 
     plan, costs, cash = single_plan(args)
-    result = run_single_csv(args.csv, args.tf, args.entry, _params(args.params), plan, costs, initial_cash_quote=cash,
+    result = run_single_csv(args.csv, args.tf, args.entry, params_json(args.params), plan, costs, initial_cash_quote=cash,
                             stake_quote=args.stake)
     if args.trades_out:
         result.write_trades_csv(args.trades_out)

@@ -25,6 +25,7 @@ class RuntimeConfig:
     backfill_limit: int
     risk_mode: str
     exec_enabled: bool
+    paper_trading: bool
     html_host: str
     html_port: int
     exchange: str

@@ -200,6 +200,7 @@ RUNTIME = Block(
         "backfill_limit": Key("int", 5000, "most recent candles kept per backfill (count)", lo=100, hi=1_000_000),
         "risk_mode": Key("str", "aggressive", "promotion rule set", choices=RISK_MODES),
         "exec_enabled": Key("bool", False, "allow the execution flow to send orders (also needs ALLOW_LIVE=1)"),
+        "paper_trading": Key("bool", True, "each cycle, paper-trade the promoted strategies on the newest candles (dry-run, no order leaves)"),
         "html_host": Key("str", "127.0.0.1", "address the dashboard server binds (0.0.0.0 exposes it on the network)"),
         "html_port": Key("int", 8888, "TCP port of the dashboard server", lo=1, hi=65535),
         "exchange": Key("str", "binance", "ccxt exchange id"),

@@ -20,10 +20,11 @@ by ``ONE_POSITION_ONLY`` (the kernel holds one position at a time), and an exit 
 whose entry signal also fires is no exit (the kernel keeps the position). Both are recorded as
 events, so what was not traded is visible too.
 
-Events, each an :class:`~engine.execution.events.Event` stamped with when it became known: intents,
-decisions and orders at the close of the signal bar; the entry fill at the open of the next bar
-(a market order by quote amount, as the simulator buys) followed by the protective orders of the
-order plan built from the fill price; exit fills at the close of the bar they happened in; the
+Events, each an :class:`~engine.execution.events.Event` stamped with when it became known — the
+close of a bar, since paper trading sees closed candles only: intents, decisions and orders at the
+close of the signal bar; the entry fill (at the next bar's open, a market order by quote amount as
+the simulator buys; ``time_ms`` in its data) at the close of its bar, with the protective orders of
+the order plan built from the fill price; exit fills at the close of the bar they happened in; the
 breakeven amend with the TP1 fill. A position still open at the last candle is no fill: the
 simulator's ``end`` close marks it to market (the unrealised PnL, exit costs included).
 """
@@ -53,8 +54,8 @@ from engine.strategy import signals
 from engine.strategy.exits import Costs, ExitPlan
 from engine.strategy.promoted import PromotedStrategy
 
-# order of events that share a time stamp: fills of the bar, then what its close decided, then the next open
-_PHASE = {"exit_fill": 0, "amend": 1, "intent": 2, "decision": 3, "order": 4, "entry_fill": 5, "protect": 6,
+# order of events that share a time stamp (the close of one bar): its fills, then what its close decided
+_PHASE = {"entry_fill": 0, "protect": 1, "exit_fill": 2, "amend": 3, "intent": 4, "decision": 5, "order": 6,
           "position": 7}
 
 
@@ -320,8 +321,9 @@ def _fill_events(result: BacktestResult, spec: PaperSpec, plan: ExitPlan, market
     allowed = Decision(True, "dry-run", checked=("protective legs of a filled entry: placed under the entry's decision",))
     for row in trades.itertuples(index=False):
         entry_bar = int(row.entry_bar)
-        ts = int(opens[entry_bar])
-        add(ts, "entry_fill", "fill", {"trade": int(row.trade), "role": "entry", "side": "buy", "time_ms": ts,
+        ts = int(opens[entry_bar]) + tf_ms
+        add(ts, "entry_fill", "fill", {"trade": int(row.trade), "role": "entry", "side": "buy",
+                                       "time_ms": int(opens[entry_bar]),
                                        "price": float(row.entry_price), "qty_base": float(row.qty_base),
                                        "fee_quote": float(row.entry_price) * float(row.qty_base) * spec.costs.fee_rate})
         a = None if atr is None or entry_bar < 1 else float(atr[entry_bar - 1])
