@@ -1,4 +1,4 @@
-"""One maintainer cycle: watchlist → backfill → research → promote → expiry → status → render.
+"""One maintainer cycle: watchlist → backfill → research → promote → expiry → paper → status → render.
 
 ``run_once`` is what ``jobs/maintainer.py --once``, ``bot.py`` and a notebook cell call; ``loop``
 repeats it every ``runtime.loop_interval_s`` seconds, aligned to the interval so cycles follow
@@ -39,6 +39,7 @@ from engine.data.sample import sample_clock, sample_set
 from engine.errors import (ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError,
                            TemporaryExchangeError)
 from engine.exchange import RetryPolicy, ensure_markets, make_exchange
+from engine.execution.forward import forward_test
 from engine.fileio import write_json
 from engine.markets import timeframe_to_ms
 from engine.records import Fields
@@ -273,14 +274,24 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         summary.errors.append(StageError("promotion", _one_line(e)))
         logger.error("promotion skipped: %s", _one_line(e))
 
-    # 5. states and status
+    # 5. paper trading: a forward test of the promoted strategies (dry-run; no order leaves)
+    if rt.paper_trading:
+        try:
+            paper = forward_test(load_strategies(rt.strategies_file), data_dir=rt.data_dir, reports_dir=rt.reports_dir,
+                                 now_ms=now_ms)
+            summary.errors.extend(StageError("paper", line) for line in paper["skipped"])
+        except (ConfigError, DataError, OSError) as e:
+            summary.errors.append(StageError("paper", _one_line(e)))
+            logger.error("paper trading skipped: %s", _one_line(e))
+
+    # 6. states and status
     summary.finished_at_ms = Clock.wall().now_ms()
     try:
         write_status(cfg, summary, clock, next_run_ms=next_run_ms, config_problem=config_problem)
     except (OSError, ConfigError) as e:
         logger.error("status.json not written: %s", _one_line(e))
 
-    # 6. dashboard
+    # 7. dashboard
     if render is not None:
         try:
             render(rt, strategies_path=rt.strategies_file, urls=urls)

@@ -78,12 +78,15 @@ def _replay(args) -> int:
     from engine.execution.tunables import load_tunables
     from engine.fileio import json_safe
 
+    from engine.strategy.signals import validate_params
+
     tunables = load_tunables(args.tunables)
     plan, costs, cash = single_plan(args)
+    params = validate_params(args.entry, params_json(args.params), where="--params")  # the flags, then the file
     if not args.csv.is_file():
         raise DataError(f"{args.csv}: no such candle file; pass --csv with a path to a candle CSV")
     candles = read_candles(args.csv, args.tf)
-    spec = PaperSpec(_replay_pair(args), args.tf, args.entry, args.entry, params_json(args.params), plan, costs)
+    spec = PaperSpec(_replay_pair(args), args.tf, args.entry, args.entry, params, plan, costs)
     stake = tunables.ENTRY_MAX_NOTIONAL if args.stake is None else args.stake
     paper = paper_trade(candles, spec, tunables=tunables, account=PaperAccount(cash, stake))
     if args.events_dir is not None:
@@ -93,8 +96,7 @@ def _replay(args) -> int:
     kinds: dict[str, int] = {}
     for e in paper.events:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
-    out = {"csv": str(args.csv), "timeframe": args.tf, "entry": args.entry, "params": paper.result.params or
-           params_json(args.params), "exit_plan": plan.to_dict(), "costs": costs.to_dict(), "initial_cash_quote": cash,
+    out = {"csv": str(args.csv), "timeframe": args.tf, "entry": args.entry, "params": params, "exit_plan": plan.to_dict(), "costs": costs.to_dict(), "initial_cash_quote": cash,
            "stake_quote": stake, "tunables": tunables.source, "intents": paper.n_intents, "blocked": paper.n_blocked,
            "blocked_by": dict(paper.blocked), "events": kinds, "trades": int(len(paper.trades)),
            "open_position": paper.open_trade is not None, "realised_pnl_quote": paper.realised_pnl_quote,

@@ -67,6 +67,46 @@ def test_bot_once_runs_a_full_offline_cycle(scalp_env, tmp_path):
     assert "1m: DAT · last candle 2021-05-02 23:59 UTC" in html or "1m: OK · last candle 2021-05-02 23:59 UTC" in html
     assert "15m" in html and "last candle 2021-05-02 23:45 UTC" in html
     assert "2021-04-20 02:00 UTC" in html
+    # paper trading ran, and with nothing promoted its section says so
+    paper = json.loads((tmp_path / "reports" / "paper.json").read_text())
+    assert len(paper["strategies"]) == len(strategies)
+    if not strategies:
+        assert "No promoted strategy to paper-trade" in html
+
+
+HAND_PROMOTED = """updated_at: '2021-04-29T00:00:00Z'
+strategies:
+- pair: BTCUSDT
+  timeframe: 5m
+  entry_set: ema_cross
+  signal: ema_cross
+  params: {fast: 8, slow: 21}
+  risk_mode: aggressive
+  promoted_at: '2021-04-29T00:00:00Z'
+  expires_at: '2030-01-01T00:00:00Z'
+"""
+
+
+@pytest.mark.slow
+def test_bot_once_paper_trades_a_promoted_strategy_and_shows_it(scalp_env, tmp_path):
+    """Whatever research promotes: a strategy promoted by hand four days before the sample's end is
+    paper-traded by the cycle (events in the log) and the dashboard shows its book and trades."""
+    (tmp_path / "strategies.yml").write_text(HAND_PROMOTED)
+    env = subprocess_env({**scalp_env, "SCALP_TOPN": "2", "SCALP_TF_LIST": "5m", "KILL_SWITCH_FILE": str(tmp_path / "K")})
+    out = subprocess.run([sys.executable, str(REPO_ROOT / "bot.py"), "--once", "--no-tunnel"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    from engine.execution.events import read_events
+
+    events = read_events(tmp_path / "data")
+    assert set(events["strategy"]) == {"BTCUSDT_5m_ema_cross"}
+    assert {"intent", "decision", "order", "fill", "position"} <= set(events["kind"])
+    assert (events["mode"] == "dry-run").all() and events["ts_ms"].min() > 1_619_654_400_000
+    paper = json.loads((tmp_path / "reports" / "paper.json").read_text())["strategies"][0]
+    assert paper["n_paper_trades"] > 5 and paper["backtest"]["same_as_paper"] is True
+    html = (tmp_path / "public" / "dashboard.html").read_text()
+    assert 'id="paper_BTCUSDT_5m_ema_cross"' in html and "Paper vs backtest vs research" in html
+    assert "Paper trades equal the backtest's." in html and f"{paper['realised_pnl_quote']:+.4f}" in html
 
 
 def test_bot_serves_only_the_public_folder(scalp_env, tmp_path):

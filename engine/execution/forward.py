@@ -117,9 +117,6 @@ def forward_test(strategies: Iterable[PromotedStrategy], *, data_dir: Path | str
         try:
             candles = read_candles(candle_path(data_dir, s.pair, s.timeframe), s.timeframe)
             paper = paper_trade(candles, spec, tunables=tunables, account=account, start_ms=s.promoted_at_ms, now_ms=now_ms)
-        except FileNotFoundError:
-            skipped.append(f"{spec.name}: no {s.timeframe} candles of {s.pair} in {data_dir}")
-            continue
         except (DataError, ConfigError) as e:
             skipped.append(f"{spec.name}: {e}")
             continue
@@ -140,7 +137,7 @@ def forward_test(strategies: Iterable[PromotedStrategy], *, data_dir: Path | str
                 orders[e.data["role"]] = orders.get(e.data["role"], 0) + 1
         out.append({"name": spec.name, "pair": s.pair, "timeframe": s.timeframe, "entry_set": s.entry_set,
                     "promoted_at_ms": s.promoted_at_ms, "expires_at_ms": s.expires_at_ms,
-                    "bars_since_promotion": int(len(candles) - paper.first_bar) if paper.first_bar < len(candles) else 0,
+                    "bars_since_promotion": max(0, len(paper.result.equity) - paper.first_bar),
                     "n_intents": paper.n_intents, "n_blocked": paper.n_blocked, "blocked": dict(paper.blocked),
                     **book, "trades": _trade_rows(paper), "paper": _summary(paper.closed_trades),
                     "backtest": _backtest_same_window(candles, spec, account, paper, now_ms),

@@ -1,7 +1,7 @@
 """The page model: typed inputs → the template context (plain dicts and strings).
 
 Header (mode, clock, cycle), state grid, promoted-strategy cards with their judgement (or, when
-no strategy is active, the closest candidates and the rules they failed), summary table,
+no strategy is active, the closest candidates and the rules they failed), paper trading, summary table,
 watchlist, gaps and errors, later-stage tables and the log tail. Every number is a stored one,
 formatted.
 """
@@ -16,6 +16,7 @@ from tools.render.evidence import LABEL_P, RowKey, evidence, verdict
 from tools.render.format import (DASH, cell_text, fmt_dsr, fmt_duration, fmt_exit_plan, fmt_ms, fmt_num, fmt_params,
                                  fmt_relative, fmt_short, fmt_value, fmt_volume, folder, slug, symbol,
                                  timeframe_order)
+from tools.render.paper import paper_section
 from tools.render.readers import Inputs
 
 #: Rows of a later-stage table shown.
@@ -242,7 +243,7 @@ def build_page(inputs: Inputs, *, now_ms: int) -> dict[str, Any]:
                 for name, title, data in inputs.optional]
     return {"header": header, "grid": _grid(inputs), "legend": STATE_CODES,
             "table": _table(inputs, promoted_keys), "cards": _cards(inputs, ref_ms, header["clock_is_wall"], rows),
-            "verdict": _verdict(inputs, rows, n_active),
+            "verdict": _verdict(inputs, rows, n_active), "paper": paper_section(inputs.paper),
             "watch": watch, "gaps": gaps, "errors": errors, "log_tail": inputs.log_tail, "optional": optional,
             "problems": inputs.problems, "status_missing": status is None,
             "summary_missing": inputs.summary is None, "strategies_count": len(inputs.strategies)}

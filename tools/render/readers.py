@@ -9,6 +9,8 @@
 ``reports_dir/watchlist.json``             :func:`read_watchlist` (strict, here)
 ``reports_dir/promotion.json``             :func:`read_promotion` (strict, here; written by
                                            :func:`engine.cycle.run_once`)
+``reports_dir/paper.json``                 :func:`read_paper` (strict, here; written by
+                                           :func:`engine.execution.forward.forward_test`)
 ``logs_dir/maintainer.log``                :func:`tail_lines`
 ``reports_dir/dryrun_plans.json`` …        later stages (:data:`OPTIONAL_SECTIONS`), any JSON
 =========================================  =====================================================
@@ -48,7 +50,6 @@ LOG_TAIL_LINES = 80
 #: Later-stage files in reports_dir: (file name, section title). Shown only when present.
 OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("dryrun_plans.json", "Dry-run plans"),
-    ("paper_pnl.json", "Paper PnL"),
     ("testnet_budget.json", "Testnet budget"),
 )
 
@@ -93,6 +94,7 @@ class Inputs:
     summary: SummaryReport | None = None
     watchlist: Watchlist | None = None
     promotion: PromotionReport | None = None
+    paper: dict[str, Any] | None = None
     strategies: list[PromotedStrategy] = field(default_factory=list)
     log_tail: list[str] | None = None
     optional: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -179,6 +181,32 @@ def tail_lines(path: str | os.PathLike[str], n: int = LOG_TAIL_LINES, *, max_byt
     return lines[-n:]
 
 
+def read_paper(path: Path) -> dict[str, Any]:
+    """Return paper.json checked for what the page reads: ``generated_at_ms``, ``account`` and per
+    strategy ``name pair timeframe entry_set promoted_at_ms realised_pnl_quote unrealised_pnl_quote
+    n_paper_trades open_position trades paper backtest research blocked``.
+
+    Raises
+    ------
+    DataError
+        Naming the file and key when it is not JSON or not of that shape.
+    """
+    f = Fields(read_json_document(path), display_path(path))
+    out: dict[str, Any] = {"generated_at_ms": f.int("generated_at_ms"), "account": f.mapping("account"),
+                           "skipped": list(f.strs("skipped", optional=True)), "strategies": []}
+    for s in f.items("strategies"):
+        row = {k: s.str(k) for k in ("name", "pair", "timeframe", "entry_set")}
+        row.update(promoted_at_ms=s.int("promoted_at_ms"), bars=s.int("bars_since_promotion", optional=True, default=0),
+                   realised=s.float("realised_pnl_quote"), unrealised=s.float("unrealised_pnl_quote"),
+                   n_intents=s.int("n_intents", optional=True, default=0), n_blocked=s.int("n_blocked", optional=True, default=0),
+                   blocked=s.mapping("blocked", optional=True), open_position=s.mapping("open_position", optional=True),
+                   trades=[dict(t.data) for t in s.items("trades", optional=True)],
+                   paper=s.mapping("paper", optional=True), backtest=s.mapping("backtest", optional=True),
+                   research=s.mapping("research", optional=True))
+        out["strategies"].append(row)
+    return out
+
+
 def load_inputs(reports_dir: Path, logs_dir: Path, strategies_path: Path) -> Inputs:
     """Read every dashboard input (see the module docstring); never raises for a file."""
     inputs = Inputs()
@@ -188,6 +216,7 @@ def load_inputs(reports_dir: Path, logs_dir: Path, strategies_path: Path) -> Inp
     inputs.watchlist = inputs.attempt(reports_dir / "watchlist.json", read_watchlist)
     inputs.promotion = inputs.attempt(reports_dir / "promotion.json", read_promotion)
     inputs.strategies = inputs.attempt(Path(strategies_path), load_strategies) or []
+    inputs.paper = inputs.attempt(reports_dir / "paper.json", read_paper)
     log_path = Path(logs_dir) / "maintainer.log"
     try:
         inputs.log_tail = tail_lines(log_path)

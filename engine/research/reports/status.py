@@ -12,8 +12,8 @@ from engine.states import PairState
 from engine.types import DataSource
 
 #: Stages a :class:`StageError` names.
-Stage = Literal["setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "status", "config"]
-STAGES: tuple[str, ...] = ("setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "status", "config")
+Stage = Literal["setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "paper", "status", "config"]
+STAGES: tuple[str, ...] = ("setup", "housekeeping", "watchlist", "backfill", "lookahead", "research", "promotion", "paper", "status", "config")
 
 
 def describe_source(source: DataSource | None, exchanges: tuple[str, ...] = ()) -> str:
@@ -37,7 +37,7 @@ class StageError:
 
     Attributes
     ----------
-    stage : "watchlist" | "backfill" | "research" | "promotion"
+    stage : "watchlist" | "backfill" | "research" | "promotion" | "paper" …
     message : str
         What went wrong, as logged (the EngineError's message).
     pair, timeframe : str or None
