@@ -10,12 +10,16 @@ not its own, so a dry-run decision can never reach a live executor by mistake.
 refused); the paper fills of :mod:`engine.execution.paper` fill them with the simulator's rules.
 The exchange executors (validate-only and live, through ccxt) live in
 :mod:`engine.execution.ccxt_executor`.
+
+Besides :meth:`Executor.place`, every executor can :meth:`~Executor.cancel` an order it placed,
+:meth:`~Executor.fetch_order` its current status and list its :meth:`~Executor.fills`; each refuses
+(:class:`~engine.errors.GuardError`) a record of another mode.
 """
 from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from engine.errors import GuardError
@@ -44,7 +48,9 @@ class OrderRecord:
         Limit or trigger price, quote per base unit (None: market or trailing).
     mode : {"dry-run", "validate-only", "live"}
     status : str
-        ``shadow`` (dry-run), ``validated`` (the exchange accepted it without placing it), ``open``,
+        ``shadow`` (dry-run), ``validated`` (the exchange accepted it without placing it), ``open``
+        (placed and not known to be filled: resting, awaiting its trigger, or not yet looked up —
+        Kraken's AddOrder answers only the order id; :meth:`Executor.fetch_order` tells),
         ``filled``, ``canceled`` or ``rejected``.
     ts_ms : int
         When it was sent (epoch ms UTC; the candle time in a replay).
@@ -67,6 +73,52 @@ class OrderRecord:
     ts_ms: int
     exchange_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    """One execution (fill) of an order, as the exchange reported it.
+
+    Attributes
+    ----------
+    client_id : str
+        Our id of the order (:attr:`OrderRecord.client_id`).
+    exchange_order_id : str
+        The exchange's order id.
+    trade_id : str
+        The exchange's id of this fill.
+    pair, side : str
+        ``BTC/USDT``; ``buy`` or ``sell``.
+    quantity_base : float
+        Base units filled.
+    price : float
+        Fill price, quote per base unit.
+    fee : float or None
+        Fee charged for this fill, in `fee_currency` (None: the exchange did not say).
+    fee_currency : str or None
+    ts_ms : int
+        When it filled (epoch ms UTC, the exchange's clock).
+    mode : str
+        The executor's mode (``live``).
+    liquidity : str or None
+        ``maker`` or ``taker`` (None: not reported).
+    """
+
+    client_id: str
+    exchange_order_id: str
+    trade_id: str
+    pair: str
+    side: str
+    quantity_base: float
+    price: float
+    fee: float | None
+    fee_currency: str | None
+    ts_ms: int
+    mode: str
+    liquidity: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +172,65 @@ class Executor:
             self.log.append(Event(ts_ms, "order", strategy, symbol, timeframe, self.mode, record.to_json()))
         return record
 
+    def check_record(self, record: OrderRecord) -> None:
+        """Raise :class:`GuardError` unless `record` was placed in this executor's mode."""
+        if record.mode != self.mode:
+            raise GuardError(f"{record.client_id}: a {record.mode} order given to the {self.mode} executor")
+
+    def cancel(self, record: OrderRecord, *, ts_ms: int, timeframe: str = "") -> OrderRecord:
+        """Cancel the order of `record`; return its record with status ``canceled`` (also logged as an
+        ``order`` event at `ts_ms`, epoch ms UTC).
+
+        Raises
+        ------
+        GuardError
+            `record` belongs to another mode.
+        ExchangeError
+            The exchange refused (e.g. the order is no longer open) or could not be reached.
+        """
+        self.check_record(record)
+        updated = self._cancel(record)
+        if self.log is not None:
+            self.log.append(Event(int(ts_ms), "order", record.strategy, record.pair, timeframe, self.mode,
+                                  updated.to_json()))
+        return updated
+
+    def fetch_order(self, record: OrderRecord) -> OrderRecord:
+        """Return `record` with the order's current status (``open``, ``filled``, ``canceled``...).
+
+        Raises
+        ------
+        GuardError
+            `record` belongs to another mode.
+        ExchangeError
+            The exchange does not know the order or could not be reached.
+        """
+        self.check_record(record)
+        return self._fetch_order(record)
+
+    def fills(self, record: OrderRecord) -> list[FillRecord]:
+        """Return the fills of the order of `record` (empty while nothing filled).
+
+        Raises
+        ------
+        GuardError
+            `record` belongs to another mode.
+        ExchangeError
+            The exchange could not be read.
+        """
+        self.check_record(record)
+        return self._fills(record)
+
     def _send(self, leg: OrderLeg, *, symbol: str, strategy: str, ts_ms: int, client_id: str) -> OrderRecord:
+        raise NotImplementedError
+
+    def _cancel(self, record: OrderRecord) -> OrderRecord:
+        raise NotImplementedError
+
+    def _fetch_order(self, record: OrderRecord) -> OrderRecord:
+        raise NotImplementedError
+
+    def _fills(self, record: OrderRecord) -> list[FillRecord]:
         raise NotImplementedError
 
 
@@ -138,3 +248,12 @@ class DryRunExecutor(Executor):
         return OrderRecord(client_id, strategy, symbol, leg.role, leg.side, leg.order_type, float(leg.quantity_base),
                            None if leg.price is None else float(leg.price), self.mode, "shadow", int(ts_ms),
                            detail=detail)
+
+    def _cancel(self, record: OrderRecord) -> OrderRecord:
+        return replace(record, status="canceled")
+
+    def _fetch_order(self, record: OrderRecord) -> OrderRecord:
+        return record  # a shadow order changes only here and in the paper fills
+
+    def _fills(self, record: OrderRecord) -> list[FillRecord]:
+        return []  # shadow orders fill only in the paper simulation (engine.execution.paper)
