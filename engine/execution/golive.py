@@ -196,3 +196,15 @@ def golive_record(reports_dir: Path | str, checks: Iterable[GoLiveCheck], now_ms
     if not checks:
         items.append(("strategies", "none promoted"))
     return write_step(reports_dir, "STEP-6.3-golive.md", "STEP 6.3 — Go live", items)
+
+
+def live_reasons(strategy: str, *, tunables: Tunables, exec_enabled: bool, secrets: Mapping[str, str], exchange: str,
+                 data_dir: Path | str, reports_dir: Path | str, now_ms: int) -> list[str]:
+    """Why a real order of `strategy` may not leave now: every live condition of DESIGN.md and the go-live
+    gate (empty: live may take effect). Pass the result to :func:`~engine.execution.guards.decide` as
+    ``live_reasons`` with ``requested="live"``; the kill switch is still checked there, per order."""
+    from engine.execution.guards import live_blockers
+
+    gate = golive_check(strategy, data_dir=data_dir, reports_dir=reports_dir, tunables=tunables, now_ms=now_ms)
+    return live_blockers(tunables, exec_enabled=exec_enabled, secrets=secrets, exchange=exchange, golive_ok=gate.ok,
+                         golive_reason=gate.reason)

@@ -10,8 +10,8 @@ from engine.data.store import candle_path
 from engine.execution import Metrics
 from engine.execution.events import Event, EventLog, read_events
 from engine.execution.forward import forward_test
-from engine.execution.golive import golive_check, killswitch_test, last_killswitch_test
-from engine.execution.guards import live_blockers
+from engine.execution.golive import golive_check, killswitch_test, last_killswitch_test, live_reasons
+from engine.execution.guards import OrderRequest, decide, live_blockers
 from engine.execution.tunables import Tunables
 from engine.strategy.promoted import PromotedStrategy
 
@@ -125,6 +125,19 @@ def test_the_go_live_gate_needs_dry_run_hours_and_a_kill_switch_test(tmp_path):
     assert gate.reasons == ("23.0 h of dry-run events for BTCUSDT_5m_ema_cross, GOLIVE_MIN_DRYRUN_HOURS is 24",)
     log.append(Event(END_MS - 25 * 3_600_000, "intent", name, "BTC/USDT", "5m", "dry-run", {}))
     assert golive_check(name, data_dir=data, reports_dir=reports, tunables=tun, now_ms=END_MS).ok
+    # with the gate passed and every live condition set, a decision asking for live gets live
+    live = tun.replace(ALLOW_LIVE=True, DRY_RUN=False)
+    keys = {"BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
+    order = OrderRequest("BTC/USDT", "buy", "entry", "limit", 0.0001, 50_000.0, limit_price=50_000.0)
+    reasons = live_reasons(name, tunables=live, exec_enabled=True, secrets=keys, exchange="binance", data_dir=data,
+                           reports_dir=reports, now_ms=END_MS)
+    assert reasons == [] and decide(order, tunables=live, positions={}, requested="live", live_reasons=reasons,
+                                    env={}, root=tmp_path).mode == "live"
+    # ... and without the gate's records (another strategy) it falls back to dry-run, saying why
+    other = live_reasons("ETHUSDT_5m_ema_cross", tunables=live, exec_enabled=True, secrets=keys, exchange="binance",
+                         data_dir=data, reports_dir=reports, now_ms=END_MS)
+    d = decide(order, tunables=live, positions={}, requested="live", live_reasons=other, env={}, root=tmp_path)
+    assert d.mode == "dry-run" and d.reasons[0].startswith("dry-run: go-live gate: 0.0 h of dry-run events")
     # a live event does not count as dry-run time; another strategy's events neither
     assert not golive_check("ETHUSDT_5m_ema_cross", data_dir=data, reports_dir=reports, tunables=tun, now_ms=END_MS).ok
 
