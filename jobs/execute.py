@@ -19,7 +19,6 @@ bad flag, config or CSV, 1 when the kill-switch test or the go-live gate fails.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

@@ -46,7 +46,7 @@ from engine.exchange.precision import MarketRules
 from engine.execution.events import Event
 from engine.execution.executors import DryRunExecutor
 from engine.execution.guards import Decision, OpenPosition, OrderRequest, decide
-from engine.execution.intents import Intent, closed_candles, intent_class
+from engine.execution.intents import closed_candles, intent_class
 from engine.execution.order_plan import OrderLeg, build_order_plan
 from engine.execution.tunables import REPO_ROOT, Tunables
 from engine.markets import folder_to_pair, timeframe_to_ms
