@@ -311,12 +311,42 @@ def test_later_stage_sections_appear_only_when_their_files_exist(dashboard_input
     html = _render(rt)
     for _, title in OPTIONAL_SECTIONS:
         assert f">{title} <small>" not in html
-    (rt.reports_dir / "paper_pnl.json").write_text(json.dumps(
-        {"generated_at_ms": 1_620_000_000_000, "total_pnl_quote": 12.5,
-         "rows": [{"pair": "BTCUSDT", "pnl_quote": 12.5, "fills": 3}]}))
+    (rt.reports_dir / "dryrun_plans.json").write_text(json.dumps(
+        {"generated_at_ms": 1_620_000_000_000, "total_notional_quote": 12.5,
+         "rows": [{"pair": "BTCUSDT", "notional_quote": 12.5, "legs": 3}]}))
     html = _render(rt)
-    assert ">Paper PnL <small>paper_pnl.json</small>" in html and "12.50" in html
-    assert "2021-05-03 00:00 UTC" in html and 'href="#paper_pnl"' in html
+    assert ">Dry-run plans <small>dryrun_plans.json</small>" in html and "12.50" in html
+    assert "2021-05-03 00:00 UTC" in html and 'href="#dryrun_plans"' in html
+
+
+def test_paper_section_shows_each_book_and_names_a_broken_file(dashboard_inputs):
+    rt = dashboard_inputs
+    (rt.reports_dir / "paper.json").unlink(missing_ok=True)
+    assert "Not yet: paper.json is written by the first cycle" in _render(rt)
+    book = {"name": "BTCUSDT_5m_ema_cross", "pair": "BTCUSDT", "timeframe": "5m", "entry_set": "ema_cross",
+            "promoted_at_ms": 1_619_654_400_000, "bars_since_promotion": 1152, "n_intents": 44, "n_blocked": 3,
+            "blocked": {"ONE_POSITION_ONLY": 3}, "realised_pnl_quote": -0.8612, "unrealised_pnl_quote": 0.125,
+            "n_paper_trades": 2, "open_position": {"entry_ms": 1_619_990_000_000, "entry_price": 57_000.5,
+                                                   "qty_base": 0.000175, "mark_price": 57_100.0,
+                                                   "unrealised_pnl_quote": 0.125},
+            "trades": [{"entry_ms": 1_619_700_000_000, "entry_price": 55_000.0, "qty_base": 0.00018,
+                        "exit_ms": 1_619_703_000_000, "exit_price": 54_725.0, "exit_reasons": "sl",
+                        "pnl_quote": -0.0512, "return_pct": -0.51}],
+            "paper": {"n_trades": 2, "pnl_quote": -0.8612, "win_rate_pct": 0.0, "mean_return_pct": -0.4},
+            "backtest": {"n_trades": 3, "pnl_quote": -0.9, "win_rate_pct": 0.0, "mean_return_pct": -0.3,
+                         "same_as_paper": False},
+            "research": {"n_trades": 40, "win_rate_pct": 55.0, "expectancy_pct": 0.12}}
+    (rt.reports_dir / "paper.json").write_text(json.dumps({
+        "generated_at_ms": 1_620_000_000_000, "account": {"initial_cash_quote": 50.0, "stake_quote": 10.0},
+        "strategies": [book], "skipped": ["ETHUSDT_5m_sma_cross: no such candle file"]}))
+    html = _render(rt)
+    assert 'id="paper_BTCUSDT_5m_ema_cross"' in html and "position open" in html
+    assert "-0.8612" in html and "+0.1250" in html and "ONE_POSITION_ONLY 3" in html
+    assert "the guards blocked what the backtest took" in html and "ETHUSDT_5m_sma_cross: no such candle file" in html
+    assert "each strategy: 50.00 quote, 10.00 quote per entry" in html
+    (rt.reports_dir / "paper.json").write_text(json.dumps({"generated_at_ms": 1, "account": {}, "strategies": [{"name": 3}]}))
+    html = _render(rt)
+    assert "paper.json → strategies[0].name = 3: expected" in html
 
 
 # ---------------------------------------------------------------- versions, rewrites, url file

@@ -105,7 +105,7 @@ def _break(doc: dict, keys: list, value) -> dict:
     ("summary.json", ["rows", 0, "exit_plan", "tp"], "1:50",
      r"summary.json → rows\[0\].exit_plan.tp: allocations sum to 50 %: expected 100"),
     ("summary.json", ["errors"], [{"stage": "backtest", "message": "x"}],
-     r"errors\[0\].stage = 'backtest': expected one of setup, housekeeping, watchlist, backfill, lookahead, research, promotion, status, config"),
+     r"errors\[0\].stage = 'backtest': expected one of setup, housekeeping, watchlist, backfill, lookahead, research, promotion, paper, status, config"),
     ("status.json", ["cycle", "started_at_ms"], None, r"status.json → cycle.started_at_ms = None: expected an integer"),
     ("status.json", ["states", 0, "state"], "GOOD", r"states\[0\].state = 'GOOD': expected one of MIS, OLD, DAT, OK"),
     ("curve", ["drawdown_pct", 2], -1.5, r"→ drawdown_pct\[2\] = -1.5: expected a number ≥ 0"),
