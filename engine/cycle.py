@@ -40,6 +40,7 @@ from engine.errors import (ConfigError, DataError, EngineError, ExchangeError, E
                            TemporaryExchangeError)
 from engine.exchange import RetryPolicy, ensure_markets, make_exchange
 from engine.execution.forward import forward_test
+from engine.exporter import METRICS_FILE, write_cycle_metrics
 from engine.fileio import write_json
 from engine.markets import timeframe_to_ms
 from engine.records import Fields
@@ -275,10 +276,11 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         logger.error("promotion skipped: %s", _one_line(e))
 
     # 5. paper trading: a forward test of the promoted strategies (dry-run; no order leaves)
+    paper = None
     if rt.paper_trading:
         try:
             paper = forward_test(load_strategies(rt.strategies_file), data_dir=rt.data_dir, reports_dir=rt.reports_dir,
-                                 now_ms=now_ms)
+                                 now_ms=now_ms, metrics_path=Path(rt.metrics_dir) / "execution.prom")
             summary.errors.extend(StageError("paper", line) for line in paper["skipped"])
         except (ConfigError, DataError, OSError) as e:
             summary.errors.append(StageError("paper", _one_line(e)))
@@ -290,6 +292,14 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         write_status(cfg, summary, clock, next_run_ms=next_run_ms, config_problem=config_problem)
     except (OSError, ConfigError) as e:
         logger.error("status.json not written: %s", _one_line(e))
+    try:  # the Prometheus textfile of the cycle (node_exporter's textfile collector reads metrics_dir)
+        write_cycle_metrics(Path(rt.metrics_dir) / METRICS_FILE, duration_s=summary.duration_s,
+                            finished_at_ms=summary.finished_at_ms, n_rows=summary.n_rows,
+                            n_candidates=summary.n_candidates, n_promoted=summary.n_promoted, n_active=summary.n_active,
+                            states=[s.state for s in summary.states], errors=[e.stage for e in summary.errors],
+                            paper=paper, source=str(summary.data_source.value), clock=clock.kind)
+    except OSError as e:
+        logger.warning("metrics not written to %s: %s", rt.metrics_dir, _one_line(e))
 
     # 7. dashboard
     if render is not None:

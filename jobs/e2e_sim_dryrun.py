@@ -12,7 +12,7 @@ of ``data_dir`` or the bundled sample, with the spread estimated by a published 
 and labelled "estimate" in every output. Every payload is Kraken WS v2 with ``validate: true``; the
 simulator sends no order anywhere. Writes ``<PAIR>.plan.json``, ``summary.ndjson``,
 ``run_report.json`` to ``--output-dir`` (default ``var/e2e_runs/<UTC date>``) and
-``var/metrics.d/e2e_sim.prom``. Exit 0 on success, 2 on a bad flag or input.
+``<runtime.metrics_dir>/e2e_sim.prom`` (default ``var/metrics.d``). Exit 0 on success, 2 on a bad flag or input.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--offline", action="store_true", help="do not ask the exchange: estimate spreads from candles")
     p.add_argument("--estimator", default="corwin_schultz", choices=("corwin_schultz", "abdi_ranaldo"),
                    help="high-low spread estimator for pairs without snapshots (default corwin_schultz)")
-    p.add_argument("--metrics-file", type=Path, default=None, help="default var/metrics.d/e2e_sim.prom")
+    p.add_argument("--metrics-file", type=Path, default=None, help="default <runtime.metrics_dir>/e2e_sim.prom (var/metrics.d)")
     return p
 
 
@@ -138,7 +138,8 @@ def _run(args) -> int:
         source = "offline: spreads estimated from candles"
     out_dir = args.output_dir or REPO_ROOT / "var" / "e2e_runs" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
     report = e2e.run_e2e(settings, output_dir=out_dir, tunables=tunables, now_ms=now_ms, snapshots=snapshots,
-                         candles=candles, markets=markets, metrics_path=args.metrics_file or e2e.METRICS_FILE,
+                         candles=candles, markets=markets,
+                         metrics_path=args.metrics_file or Path(rt.metrics_dir) / e2e.METRICS_FILE.name,
                          source=source)
     for row in report["ranking"]:
         print(f"{row['rank']:>3} {row['symbol']:<12} spread {row['spread_pct']:.6f} %  ({row['source']})")

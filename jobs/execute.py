@@ -188,7 +188,8 @@ def _forward(args) -> int:
 
     rt = _settings(args).runtime
     report = forward_test(load_strategies(rt.strategies_file), data_dir=rt.data_dir, reports_dir=rt.reports_dir,
-                          now_ms=_clock_ms(rt), tunables=load_tunables(args.tunables))
+                          now_ms=_clock_ms(rt), tunables=load_tunables(args.tunables),
+                          metrics_path=Path(rt.metrics_dir) / "execution.prom")
     for s in report["strategies"]:
         print(f"{s['name']}: {s['n_paper_trades']} paper trades, realised {s['realised_pnl_quote']:.4f}, "
               f"unrealised {s['unrealised_pnl_quote']:.4f} (quote), open: {'yes' if s['open_position'] else 'no'}")

@@ -58,6 +58,7 @@ def scalp_env(tmp_path, monkeypatch) -> dict[str, str]:
         "SCALP_HTML_PORT": str(port),
         "SCALP_STRATEGIES_FILE": str(tmp_path / "strategies.yml"),
         "SCALP_URLS_DIR": str(tmp_path),
+        "SCALP_METRICS_DIR": str(tmp_path / "metrics"),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -107,6 +107,16 @@ def test_bot_once_paper_trades_a_promoted_strategy_and_shows_it(scalp_env, tmp_p
     html = (tmp_path / "public" / "dashboard.html").read_text()
     assert 'id="paper_BTCUSDT_5m_ema_cross"' in html and "Paper vs backtest vs research" in html
     assert "Paper trades equal the backtest's." in html and f"{paper['realised_pnl_quote']:+.4f}" in html
+    # the cycle's Prometheus textfile, as node_exporter's textfile collector reads it
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in text_string_to_metric_families(
+        (tmp_path / "metrics" / "scalp.prom").read_text()) for s in fam.samples}
+    assert samples[("scalp_active_strategies", ())] == 1 and samples[("scalp_summary_rows", ())] > 0
+    assert samples[("scalp_pair_states", (("state", "OK"),))] == 1
+    assert samples[("scalp_paper_pnl_quote", (("kind", "realised"), ("strategy", "BTCUSDT_5m_ema_cross")))] == \
+        pytest.approx(paper["realised_pnl_quote"])
+    assert (tmp_path / "metrics" / "execution.prom").exists()
 
 
 def test_bot_serves_only_the_public_folder(scalp_env, tmp_path):

@@ -159,7 +159,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
         doc = {**doc, "runtime": runtime}
     checked = schema.check(doc, schema.CONFIG_YAML, file)
     rt = checked["runtime"]
-    for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir", "strategies_file", "urls_dir"):
+    for key_name in ("data_dir", "reports_dir", "logs_dir", "public_dir", "strategies_file", "urls_dir", "metrics_dir"):
         rt[key_name] = _resolve_path(rt[key_name])
         folder = key_name != "strategies_file"
         if rt[key_name].exists() and rt[key_name].is_dir() != folder:

@@ -18,6 +18,7 @@ class RuntimeConfig:
     public_dir: Path
     strategies_file: Path
     urls_dir: Path
+    metrics_dir: Path
     tf_list: tuple[str, ...]
     age_mult: float
     topN: int

@@ -193,6 +193,7 @@ RUNTIME = Block(
         "public_dir": Key("path", "notebooks/scalp_data/public", "the only folder the HTTP server serves (dashboard.html)"),
         "strategies_file": Key("path", "engine/config/strategies.yml", "the promoted strategies (written by promotion)"),
         "urls_dir": Key("path", ".", "folder that receives dashboard_url.txt and ngrok_url.txt (the repo root)"),
+        "metrics_dir": Key("path", "var/metrics.d", "Prometheus textfiles (scalp.prom each cycle, e2e_sim.prom) for a node_exporter textfile collector"),
         "tf_list": Key("timeframes", ("1m", "5m", "15m"), "timeframes to backfill and backtest"),
         "age_mult": Key("float", 5.0, "a (pair, TF) is OLD when its last candle is older than age_mult × TF", lo=1.0, hi=1000.0),
         "topN": Key("int", 10, "number of pairs on the watchlist", lo=1, hi=500),

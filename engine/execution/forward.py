@@ -12,8 +12,8 @@ leaving. It writes:
 - ``<reports_dir>/paper.json`` for the dashboard: per strategy its paper trades, open position,
   realised and unrealised PnL, what the guards blocked, and beside it the backtest of the same
   candles and research's out-of-sample figures (:data:`PAPER_FILE`);
-- ``<reports_dir>/metrics.prom`` (:class:`~engine.execution.metrics.Metrics`) and the step records
-  ``STEP-6.1-guards.md`` and ``STEP-6.2-orders.md``.
+- the step records ``STEP-6.1-guards.md`` and ``STEP-6.2-orders.md``, and with `metrics_path` the
+  run's :class:`~engine.execution.metrics.Metrics` (the cycle writes ``<metrics_dir>/execution.prom``).
 
 Each strategy has its own paper account (:meth:`PaperAccount.from_tunables`: cash
 ``MAX_GLOBAL_EXPOSURE``, stake ``ENTRY_MAX_NOTIONAL``), so its paper trades compare one to one with
@@ -76,7 +76,8 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def forward_test(strategies: Iterable[PromotedStrategy], *, data_dir: Path | str, reports_dir: Path | str, now_ms: int,
-                 tunables: Tunables | None = None, log: EventLog | None = None) -> dict[str, Any]:
+                 tunables: Tunables | None = None, log: EventLog | None = None,
+                 metrics_path: Path | str | None = None) -> dict[str, Any]:
     """Paper-trade `strategies` from their promotion to `now_ms`; write events, paper.json, metrics, records.
 
     Parameters
@@ -91,6 +92,9 @@ def forward_test(strategies: Iterable[PromotedStrategy], *, data_dir: Path | str
         Default: :func:`~engine.execution.tunables.load_tunables` (the tunables file).
     log : EventLog, optional
         Default: ``EventLog(data_dir)`` (and Redis streams when ``REDIS_URL`` is set).
+    metrics_path : path, optional
+        Where to write this run's :class:`~engine.execution.metrics.Metrics` (a textfile; the cycle
+        passes ``<metrics_dir>/execution.prom``); None: not written.
 
     Returns
     -------
@@ -149,7 +153,8 @@ def forward_test(strategies: Iterable[PromotedStrategy], *, data_dir: Path | str
     state_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(state_path, json.dumps(state, indent=1), lock=False)
     write_json(Path(reports_dir) / PAPER_FILE, json_safe(report))
-    metrics.write(Path(reports_dir) / "metrics.prom")
+    if metrics_path is not None:
+        metrics.write(metrics_path)
     guards_record(reports_dir, tunables, now_ms)
     write_step(reports_dir, "STEP-6.2-orders.md", "STEP 6.2 — TP/SL & orders", {
         "date": iso_ms(now_ms), "mode": "dry-run (shadow orders, paper fills by the simulator's rules)",

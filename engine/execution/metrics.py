@@ -2,8 +2,8 @@
 
 :class:`Metrics` owns its :class:`prometheus_client.CollectorRegistry` (never the process-global one,
 so two desks in one notebook do not collide). The forward test writes it after each cycle as
-``<reports_dir>/metrics.prom``, the text format node_exporter's textfile collector reads
-(prometheus_client docs, "Node exporter textfile collector").
+``<metrics_dir>/execution.prom``, the text format node_exporter's textfile collector reads
+(prometheus_client docs, "Node exporter textfile collector"); the counters are the cycle's.
 """
 from __future__ import annotations
 

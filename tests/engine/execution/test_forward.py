@@ -48,7 +48,8 @@ def test_forward_test_writes_each_event_once_and_the_report(dirs, tmp_path):
     assert len(first) == report["events_written"] and (first["strategy"] == s["name"]).all()
     assert set(first["kind"]) == {"intent", "decision", "order", "fill", "position"}
     # the next cycle, a day later: only the new day's events (and one position snapshot) are added
-    report2 = forward_test([_strategy(END_MS - 3 * DAY_MS)], data_dir=data, reports_dir=reports, now_ms=END_MS, tunables=tun)
+    report2 = forward_test([_strategy(END_MS - 3 * DAY_MS)], data_dir=data, reports_dir=reports, now_ms=END_MS, tunables=tun,
+                           metrics_path=tmp_path / "m" / "execution.prom")
     both = read_events(data)
     assert len(both) == len(first) + report2["events_written"]
     fills = both[both["kind"] == "fill"]
@@ -65,7 +66,7 @@ def test_forward_test_writes_each_event_once_and_the_report(dirs, tmp_path):
     assert pick(one).equals(pick(both))
     paper = json.loads((reports / "paper.json").read_text())
     assert paper["account"] == {"initial_cash_quote": 50.0, "stake_quote": 10.0}
-    assert "scalp_paper_pnl_quote" in (reports / "metrics.prom").read_text()
+    assert "scalp_paper_pnl_quote" in (tmp_path / "m" / "execution.prom").read_text()
     assert "ENTRY_MAX_NOTIONAL=10" in (reports / "steps" / "STEP-6.1-guards.md").read_text()
     assert "- orders: " in (reports / "steps" / "STEP-6.2-orders.md").read_text()
 
