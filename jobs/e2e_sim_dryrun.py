@@ -140,7 +140,7 @@ def _run(args) -> int:
     report = e2e.run_e2e(settings, output_dir=out_dir, tunables=tunables, now_ms=now_ms, snapshots=snapshots,
                          candles=candles, markets=markets,
                          metrics_path=args.metrics_file or Path(rt.metrics_dir) / e2e.METRICS_FILE.name,
-                         source=source)
+                         source=source, dashboard_path=Path(rt.reports_dir) / "dryrun_plans.json")
     for row in report["ranking"]:
         print(f"{row['rank']:>3} {row['symbol']:<12} spread {row['spread_pct']:.6f} %  ({row['source']})")
     print(f"{report['n_planned']} plans, {report['n_payloads']} validate-only payloads, 0 sent; "

@@ -177,7 +177,7 @@ def plan_pair(stat: SpreadStat, rank_no: int, settings: E2ESettings, *, referenc
 def run_e2e(settings: E2ESettings, *, output_dir: Path | str, tunables: Tunables, now_ms: int,
             snapshots: pd.DataFrame | None = None, candles: Mapping[str, pd.DataFrame] | None = None,
             markets: Mapping[str, MarketRules] | None = None, metrics_path: Path | str | None = METRICS_FILE,
-            source: str = "offline") -> dict[str, Any]:
+            source: str = "offline", dashboard_path: Path | str | None = None) -> dict[str, Any]:
     """Rank, plan and write one dry-run run; return the run report (also ``run_report.json``).
 
     Parameters
@@ -199,6 +199,9 @@ def run_e2e(settings: E2ESettings, *, output_dir: Path | str, tunables: Tunables
         The Prometheus textfile (None: not written).
     source : str
         Where snapshots came from, for the report (``binance``, ``recorded: <file>``, ``offline``).
+    dashboard_path : path, optional
+        Where to write the latest run for the dashboard (``<reports_dir>/dryrun_plans.json``: the
+        ranking with each spread's source, and each plan's entry, legs and decision).
 
     Raises
     ------
@@ -246,7 +249,31 @@ def run_e2e(settings: E2ESettings, *, output_dir: Path | str, tunables: Tunables
     atomic_write_text(out / "run_report.json", json.dumps(json_safe(report), indent=1), lock=False)
     if metrics_path is not None:
         write_metrics(report, plans, Path(metrics_path))
+    if dashboard_path is not None:
+        atomic_write_text(Path(dashboard_path), json.dumps(json_safe(dashboard_view(report, plans, out)), indent=1),
+                          lock=False)
     return report
+
+
+def dashboard_view(report: Mapping[str, Any], plans: list[Mapping[str, Any]], output_dir: Path) -> dict[str, Any]:
+    """The latest run as the dashboard shows it: where spreads came from, then one row per planned pair."""
+    rows = []
+    for p in plans:
+        legs = {(leg["role"], leg["step"]): leg for leg in p["legs"]}
+        tps = [leg for (role, _), leg in sorted(legs.items(), key=lambda kv: kv[0][1]) if role == "take_profit"]
+        sl = legs.get(("stop_loss", 0))
+        rows.append({"rank": p["rank"], "pair": p["pair"], "spread_pct": p["spread"]["spread_pct"],
+                     "spread_source": "measured" if p["spread"]["source"] == MEASURED else p["spread"]["source"],
+                     "entry_limit": p["entry_limit"], "qty_base": (legs.get(("entry", 0)) or {}).get("quantity_base"),
+                     "take_profits": ", ".join(f"{t['quantity_base']:g} @ {t['price']:g}" for t in tps),
+                     "stop_loss": None if sl is None else sl["price"],
+                     "breakeven_after_tp1": (p.get("breakeven_amend") or {}).get("trigger_price"),
+                     "guards": "allowed" if (p.get("decision") or {}).get("allowed") else
+                               "; ".join((p.get("decision") or {}).get("reasons", ()) or p.get("reasons", ())),
+                     "payloads": f"{len(p['payloads'])} validate-only"})
+    return {"generated_at_ms": report["generated_at_ms"], "source": report["source"],
+            "pairs_ranked": report["n_ranked"], "measured": report["n_measured"], "estimated": report["n_estimated"],
+            "filtered": report["n_filtered"], "orders_sent": 0, "output_dir": str(output_dir), "rows": rows}
 
 
 def write_metrics(report: Mapping[str, Any], plans: list[Mapping[str, Any]], path: Path) -> Path:

@@ -119,7 +119,7 @@ def test_snapshots_are_collected_from_the_exchange_through_ccxt(exchange_server)
 
 
 def test_cli_offline_and_bad_flags(tmp_path):
-    env = subprocess_env({"SCALP_DATA_DIR": str(tmp_path / "data")})
+    env = subprocess_env({"SCALP_DATA_DIR": str(tmp_path / "data"), "SCALP_REPORTS_DIR": str(tmp_path / "reports")})
     run = lambda *a: subprocess.run([sys.executable, "-m", "jobs.e2e_sim_dryrun", *a], env=env, cwd=REPO_ROOT,  # noqa: E731
                                     capture_output=True, text=True, timeout=300)
     out = run("--offline", "--top", "3", "--pairs", "BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT", "--output-dir",
@@ -127,6 +127,10 @@ def test_cli_offline_and_bad_flags(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "3 plans, 15 validate-only payloads, 0 sent" in out.stdout and "(estimate (Corwin-Schultz 2012" in out.stdout
     assert (tmp_path / "o" / "run_report.json").exists() and (tmp_path / "e2e.prom").exists()
+    latest = json.loads((tmp_path / "reports" / "dryrun_plans.json").read_text())  # what the dashboard shows
+    assert latest["orders_sent"] == 0 and latest["estimated"] == 4 and len(latest["rows"]) == 3
+    assert all(r["spread_source"].startswith("estimate (Corwin-Schultz") for r in latest["rows"])
+    assert all(r["payloads"] == "5 validate-only" and r["guards"] == "allowed" for r in latest["rows"])
     bad = run("--offline", "--validate_only", "0", "--output-dir", str(tmp_path / "x"))
     assert bad.returncode == 2 and "never sends an order" in bad.stderr
     bad = run("--snapshots", str(tmp_path / "none.csv"), "--output-dir", str(tmp_path / "x"))
