@@ -80,6 +80,7 @@ def make_exchange(
     *,
     urls: str | Mapping[str, str] | None = None,
     timeout_ms: int = 10_000,
+    sandbox: bool = False,
 ) -> ccxt.Exchange:
     """Return a ccxt exchange client for public market data, rate limiter on.
 
@@ -93,6 +94,10 @@ def make_exchange(
         (paths kept, e.g. ``/api/v3``); a dict updates ``urls['api']`` entry by entry.
     timeout_ms : int
         Timeout of one HTTP request in milliseconds.
+    sandbox : bool
+        Talk to the exchange's testnet: ccxt's ``set_sandbox_mode(True)``, which swaps
+        ``urls['api']`` for ``urls['test']`` (binance: ``https://testnet.binance.vision/api/v3``)
+        before `urls` is applied, so a test server can still stand in for the testnet.
 
     Returns
     -------
@@ -105,7 +110,8 @@ def make_exchange(
     ------
     ConfigError
         If ccxt does not know `exchange_id` (with a "did you mean"): a typo is never taken for an
-        unreachable exchange.
+        unreachable exchange; or `sandbox` for an exchange ccxt knows no testnet of (kraken spot,
+        bitvavo), so a sandbox client never talks to the real exchange.
     """
     check_exchange_id(exchange_id)
     exchange = getattr(ccxt, exchange_id)(
@@ -116,6 +122,11 @@ def make_exchange(
         exchange.options["fetchMarkets"] = {"types": ["spot"]}
         exchange.options["fetchMargins"] = False
         exchange.options["fetchCurrencies"] = False
+    if sandbox:
+        if not has_sandbox(exchange_id):
+            raise ConfigError(f"{exchange_id}: ccxt knows no sandbox (testnet) URLs for it (urls['test'] is empty); "
+                              "use validate-only or paper instead")
+        exchange.set_sandbox_mode(True)
     if urls is not None:
         api = exchange.urls["api"]
         if isinstance(urls, str):
@@ -131,6 +142,13 @@ def make_exchange(
         else:
             api.update(dict(urls))
     return exchange
+
+
+def has_sandbox(exchange_id: str) -> bool:
+    """True when ccxt has testnet URLs for `exchange_id` (``urls['test']``): binance yes, kraken and
+    bitvavo no (Kraken's demo environment is for futures only)."""
+    check_exchange_id(exchange_id)
+    return bool(getattr(ccxt, exchange_id)().urls.get("test"))
 
 
 def exchange_limits(exchange: ccxt.Exchange) -> ExchangeLimits:
