@@ -10,6 +10,7 @@ import engine
 from tests.conftest import REPO_ROOT, subprocess_env
 
 CLIS = ["bot.py", "jobs/maintainer.py", "jobs/backtest.py", "jobs/promote.py", "jobs/import_candles.py", "jobs/execute.py",
+        "jobs/orchestrate_testnet_runs.py",
         "jobs/e2e_sim_dryrun.py",
         "tools/render_report.py",
         "tools/start_ngrok.py", "tools/bench_dashboard.py"]
