@@ -160,8 +160,9 @@ def run_live(plan: SessionPlan, *, data_dir: Path | str, tunables: Tunables, sec
     Returns
     -------
     SessionResult
-        ``error`` holds the one-line reason when the exchange failed mid-session; what happened
-        until then (paper book, orders) is kept, so it is reported and registered.
+        ``error`` holds the one-line reason when the exchange failed mid-session (or Ctrl-C
+        stopped it); what happened until then (paper book, orders) is kept, so it is reported and
+        registered.
     """
     clock = clock or (lambda: int(time.time() * 1000))
     p, venue, spec = plan.profile, plan.venue, plan.spec
@@ -204,6 +205,9 @@ def run_live(plan: SessionPlan, *, data_dir: Path | str, tunables: Tunables, sec
     except EngineError as e:
         error = f"{type(e).__name__}: {e}"
         logger.error("%s: session stopped: %s", p.name, error)
+    except KeyboardInterrupt:  # what was sent so far is still closed, registered and reported
+        error = "interrupted (Ctrl-C)"
+        logger.error("%s: session interrupted", p.name)
     finally:
         if mirror is not None and last_close is not None:
             try:

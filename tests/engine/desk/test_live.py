@@ -108,3 +108,19 @@ def test_the_guards_still_decide_each_mirrored_order(tmp_path):
     assert "kill switch: KILL_SWITCH is set" in mirror.notes[0]
     assert "ENTRY_MAX_NOTIONAL: entry notional 560.00 > 10" in big.notes[0]
     assert "dry-run: no BINANCE_TESTNET_API_KEY" in no_keys.notes[0]
+
+
+def test_ctrl_c_still_closes_the_testnet_position_and_returns_what_happened(tmp_path):
+    with OrderExchangeServer("binance", ["BTCUSDT"], now_ms=START_MS) as server:
+        def sleep(seconds):
+            server.now_ms += int(seconds * 1000)
+            if server.now_ms > START_MS + 45 * 60_000:  # 23:45: the 23:30 position is open
+                raise KeyboardInterrupt
+
+        strategy = resolve_profile(PROFILE, entries=load_entries(), strategies_file="none.yml", now_ms=0)
+        plan = plan_live(PROFILE, strategy, choose_venue("binance", KEYS), tunables=TUNABLES, note="test server")
+        result = run_live(plan, data_dir=tmp_path, tunables=TUNABLES, secrets=KEYS, warmup_bars=100, urls=server.url,
+                          clock=lambda: server.now_ms, sleep=sleep, env={}, root=tmp_path, timeout_ms=3000)
+        sides = [o.side for o in server.orders.values()]
+    assert result.error == "interrupted (Ctrl-C)" and result.n_trades == 2
+    assert sides == ["buy", "sell", "buy", "sell"]  # flat again
