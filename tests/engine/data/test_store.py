@@ -48,13 +48,23 @@ def test_read_candles_returns_utc_frame(tmp_path):
     assert all(candles.dtypes == np.float64)
 
 
+def test_a_whole_number_float_timestamp_is_read_as_its_integer(tmp_path):
+    """A stamp written as pandas writes a float column (``1617321660000.0``) is the integer it denotes:
+    the C parser casts it only when every stamp is whole (a fractional one goes to the error above)."""
+    whole, plain = tmp_path / "1m.csv", tmp_path / "b" / "1m.csv"
+    whole.write_text(GOOD.replace(f"{T0 + MIN},", f"{T0 + MIN}.0,"))
+    plain.parent.mkdir()
+    plain.write_text(GOOD)
+    pd.testing.assert_frame_equal(ds.read_candles(whole), ds.read_candles(plain))
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
         ("", "file is empty"),
         ("time,open,high,low,close,volume\n", r"row 0 \(header\): found 'time,open"),
         (GOOD + f"{T0 + 2 * MIN},10.2,10.3,10.1,10.2", r"row 3: last line .* no line end \(truncated write\)"),
-        (GOOD.replace(f"{T0 + MIN},", f"{T0 + MIN}.0,"), r"row 2: timestamp '1617321660000.0', expected an integer"),
+        (GOOD.replace(f"{T0 + MIN},", f"{T0 + MIN}.5,"), r"row 2: timestamp '1617321660000.5', expected an integer"),
         (GOOD.replace(f"{T0 + MIN},", "2021-04-02 00:01,"), r"row 2: timestamp '2021-04-02 00:01', expected an integer"),
         (GOOD.replace("10.5,10.8", "abc,10.8"), r"row 2: open 'abc', expected a finite number"),
         (GOOD.replace("10.5,10.8", ",10.8"), r"row 2: open '', expected a finite number"),
