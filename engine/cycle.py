@@ -43,6 +43,7 @@ from engine.execution.forward import forward_test
 from engine.exporter import METRICS_FILE, write_cycle_metrics
 from engine.fileio import write_json
 from engine.markets import timeframe_to_ms
+from engine.publish.health import mark_cycle_finished, mark_cycle_started
 from engine.records import Fields
 from engine.research import reports, run_research
 from engine.research.reports import ClockReading, CycleStatus, Gap, StageError, describe_source
@@ -181,7 +182,9 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         ``render(runtime, strategies_path=..., urls=...)`` that writes the dashboard (passed in by
         bot.py and jobs/maintainer.py: tools import the engine, never the other way round).
     next_run_ms : int, optional
-        When the loop will run next (wall clock, epoch ms), shown on the dashboard.
+        When the loop will run next (wall clock, epoch ms), shown on the dashboard. It goes into
+        ``public_dir/health.json`` (:mod:`engine.publish.health`), written with ``running: true``
+        when the cycle starts and ``running: false`` once its status.json is written.
     workers : int, optional
         Research processes (default: backtest_config.json ``workers``, else the measured
         default of :func:`engine.research.default_workers`).
@@ -213,6 +216,12 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
                         retention_days=rt.retention_days)
     except OSError as e:  # a folder we may not list: nothing to clean there
         errors.append(StageError("housekeeping", _one_line(e)))
+
+    interval_s = rt.loop_interval_s if next_run_ms is not None else None
+    try:  # the open dashboard says "running now" from here until the status is written
+        mark_cycle_started(rt.public_dir, started_ms, next_run_ms=next_run_ms, interval_s=interval_s)
+    except OSError as e:
+        logger.warning("health.json not written: %s", _one_line(e))
 
     plan = plan_data(rt)
     clock = plan.clock
@@ -292,6 +301,11 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         write_status(cfg, summary, clock, next_run_ms=next_run_ms, config_problem=config_problem)
     except (OSError, ConfigError) as e:
         logger.error("status.json not written: %s", _one_line(e))
+    try:
+        mark_cycle_finished(rt.public_dir, started_ms, summary.finished_at_ms, next_run_ms=next_run_ms,
+                            interval_s=interval_s)
+    except OSError as e:
+        logger.warning("health.json not written: %s", _one_line(e))
     try:  # the Prometheus textfile of the cycle (node_exporter's textfile collector reads metrics_dir)
         write_cycle_metrics(Path(rt.metrics_dir) / METRICS_FILE, duration_s=summary.duration_s,
                             finished_at_ms=summary.finished_at_ms, n_rows=summary.n_rows,

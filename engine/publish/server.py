@@ -185,15 +185,15 @@ def cache_control_for(name: str) -> str:
     """Return the ``Cache-Control`` value for a served file name.
 
     ``plotly-*.js`` and content-hashed chart files (``*.<10 hex>.json``) never change under one
-    name: cached for a year (``immutable``). ``version.json`` is polled: ``no-store``. Everything
-    else (the dashboard itself): ``no-cache`` (revalidated with ETag / Last-Modified).
+    name: cached for a year (``immutable``). ``version.json`` and ``health.json`` are polled:
+    ``no-store``. Everything else (the dashboard itself): ``no-cache`` (revalidated with ETag / Last-Modified).
     All values are ``private``: the page sits behind a secret path.
     """
     if name.startswith("plotly-") and name.endswith(".js"):
         return "private, max-age=31536000, immutable"
     if re.search(r"\.[0-9a-f]{10}\.json$", name):
         return "private, max-age=31536000, immutable"
-    if name == "version.json":
+    if name in ("version.json", "health.json"):
         return "no-store"
     return "private, no-cache"
 

@@ -91,3 +91,26 @@ def test_rank_flag_is_an_override_every_reload_keeps(scalp_env, tmp_path, monkey
     with pytest.raises(SystemExit) as e:
         maintainer.main(["--once", "--rank", "depth"])
     assert e.value.code == 2 and "invalid choice: 'depth'" in capsys.readouterr().err
+
+
+def test_cycle_marks_health_running_at_its_start_and_finished_before_the_render(scalp_env, tmp_path, monkeypatch):
+    """The dashboard says "running now" from the cycle's start until its status is written."""
+    monkeypatch.setenv("SCALP_TOPN", "1")
+    monkeypatch.setenv("SCALP_TF_LIST", "15m")
+    seen = {}
+    real_plan = cycle.plan_data
+
+    def plan_spy(rt):
+        seen["start"] = json.loads((rt.public_dir / "health.json").read_text())
+        return real_plan(rt)
+
+    def render_spy(rt, **_):
+        seen["render"] = json.loads((rt.public_dir / "health.json").read_text())
+
+    monkeypatch.setattr(cycle, "plan_data", plan_spy)
+    summary = cycle.run_once(load_settings(), render=render_spy, next_run_ms=4_102_444_800_000)
+    start, end = seen["start"], seen["render"]
+    assert start["running"] is True and start["started_at_ms"] == summary.started_at_ms
+    assert start["finished_at_ms"] is None and start["next_run_ms"] == 4_102_444_800_000
+    assert end["running"] is False and end["finished_at_ms"] == summary.finished_at_ms
+    assert end["last_duration_s"] == pytest.approx(summary.duration_s) and end["interval_s"] == 60
