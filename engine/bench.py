@@ -13,6 +13,15 @@ Figures (issue 3 targets on a 2-core machine in brackets):
   fresh interpreter with an empty numba cache / with the cache just written [warm < 2 s].
 - ``peak_rss_mb``: peak resident memory of the benchmark process (all of the above except the
   compile runs, which use subprocesses) [< 1.5 GB].
+- ``vs_bare_loop``: the ratios that travel to another machine. The reference is
+  :mod:`engine.backtest.reference_nb`, a bare numba loop of the same entry set with the same exit
+  rules (it makes the same trades and ends with the same cash, checked here and by a test). Per
+  round, interleaved: the simulator kernel on one backtest (indicators included, no result frames)
+  and the bare loop (its two moving averages included); ``run_grid`` over the 100 combinations and
+  the bare loop over them on the same threads (its moving averages included). Ratios are bare time /
+  SCALP time, medians over the rounds: 1.0 = as fast as the bare loop, the target is ≥ 0.8.
+- ``machine``: CPU model, cores, Python and the load average before and after: absolute figures
+  mean something only with them.
 
 The bars are the bundled BTCUSDT 1m candles (about 44,000) repeated and chained end to start
 (each copy scaled so its first open equals the previous copy's last close) up to the length.
@@ -115,8 +124,7 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
     from engine.backtest import run_backtest, run_grid
     from engine.strategy.exits import Costs, ExitPlan
 
-    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "processor": platform.processor() or platform.machine()}}
+    result: dict = {"machine": machine()}
     if compile_probe:
         with tempfile.TemporaryDirectory() as cache:
             result["compile_cold_s"] = round(_compile_probe(cache), 3)
@@ -157,7 +165,76 @@ def run(n_bars: int = 1_000_000, repeat: int = 3, compile_probe: bool = True) ->
         "peak_rss_mb": round(rss_mb, 1),
         "numba_threads": int(__import__("numba").get_num_threads()),
     })
+    result["vs_bare_loop"] = bare_loop_ratios(candles, plan, costs, params, rounds=max(3, repeat))
+    result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return result
+
+
+def bare_loop_ratios(candles: pd.DataFrame, plan, costs, params: list[dict], *, rounds: int = 3) -> dict:
+    """Time the simulator and the bare reference loop interleaved; return their ratios (see module doc).
+
+    Raises
+    ------
+    AssertionError
+        When the reference and the simulator disagree on the trades or the final cash (the ratio
+        would compare different work).
+    """
+    from engine.backtest import kernel_nb as sim
+    from engine.backtest import run_grid
+    from engine.backtest.inputs import kernel_account, kernel_plan
+    from engine.backtest.records_nb import Bars
+    from engine.backtest.reference_nb import bare_sma_cross_grid_nb, bare_sma_cross_nb
+    from engine.strategy import indicators_nb as indicators
+    from engine.strategy import signals
+
+    bars = signals.to_bar_arrays(candles)
+    ladder, p = kernel_plan(plan)
+    account = kernel_account(costs, 10_000.0)
+    o, h, lo, c = bars.open, bars.high, bars.low, bars.close
+    rule = (ladder.level_frac, ladder.alloc_frac, plan.sl_pct / 100.0, plan.breakeven_offset_pct / 100.0,
+            plan.max_hold_bars or 0, costs.fee_rate, costs.slippage_rate, 10_000.0)
+
+    def scalp_single():
+        lines, er, xr = signals.prepare("sma_cross", bars, PARAMS)
+        return sim.run_simulation(Bars(*bars, c), lines, er, xr, ladder, p, account)
+
+    def bare_single():
+        return bare_sma_cross_nb(o, h, lo, c, indicators.sma_nb(c, PARAMS["fast"]), indicators.sma_nb(c, PARAMS["slow"]),
+                                 *rule)
+
+    periods = sorted({v for q in params for v in q.values()})
+    row = {k: i for i, k in enumerate(periods)}
+    pairs = np.array([[row[q["fast"]], row[q["slow"]]] for q in params], dtype=np.int64)
+
+    def bare_grid():
+        lines = np.empty((len(periods), len(c)))
+        for i, k in enumerate(periods):
+            indicators.sma_into_nb(c, k, lines[i])
+        return bare_sma_cross_grid_nb(o, h, lo, c, lines, pairs, *rule)
+
+    def scalp_grid():
+        return run_grid(candles, "sma_cross", params, plan, costs, timeframe="1m")
+
+    # same work: the same trades and the same final cash, single and every grid combination
+    fills = scalp_single()
+    n_trades, cash = bare_single()
+    assert n_trades == len(fills.entry_bar), (n_trades, len(fills.entry_bar))
+    grid_scalp = scalp_grid()
+    grid_trades, grid_cash = bare_grid()
+    assert [m["n_trades"] for m in grid_scalp] == grid_trades.tolist()
+    assert np.allclose([10_000.0 * (1 + m["total_return_pct"] / 100) for m in grid_scalp], grid_cash, rtol=1e-9)
+    times: dict[str, list[float]] = {"scalp_single": [], "bare_single": [], "scalp_grid": [], "bare_grid": []}
+    for _ in range(rounds):
+        for name, fn in (("scalp_single", scalp_single), ("bare_single", bare_single), ("scalp_grid", scalp_grid),
+                         ("bare_grid", bare_grid)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"rounds": rounds, "same_trades_and_cash": True,
+            "single_kernel_ratio": round(med["bare_single"] / med["scalp_single"], 3),
+            "grid_ratio": round(med["bare_grid"] / med["scalp_grid"], 3),
+            "median_s": {k: round(v, 4) for k, v in med.items()}}
 
 
 # The per-tree measurement of --baseline. It runs in the tree under test, so it may only use what
