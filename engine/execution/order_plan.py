@@ -171,7 +171,10 @@ def build_order_plan(exit_plan: ExitPlan, market: MarketRules, *, reference_pric
     breakeven = None
     if levels.breakeven_stop is not None and take_profits:
         left = market.amount(quantity - take_profits[0].quantity_base, nearest=True)
-        breakeven = OrderLeg("breakeven_stop", "sell", "stop", left, market.price(levels.breakeven_stop))
+        if left > 0:
+            breakeven = OrderLeg("breakeven_stop", "sell", "stop", left, market.price(levels.breakeven_stop))
+        else:  # every take-profit leg was merged into TP1: once it fills, no position is left to protect
+            notes.append(f"breakeven: TP{take_profits[0].step} sells the whole quantity, no stop left to move")
     trailing = None
     if exit_plan.trail_pct is not None:
         trailing = OrderLeg("trailing_stop", "sell", "trailing_stop", quantity, trail_pct=float(exit_plan.trail_pct))

@@ -57,6 +57,21 @@ def test_a_leg_below_the_minimum_is_merged_with_a_note_never_dropped():
     assert plan.notes == ("TP2 notional 3.042 < minimum cost 5: merged into TP3",)
 
 
+def test_breakeven_with_every_leg_merged_into_tp1_moves_no_empty_stop():
+    # 10 quote at 59000 = 0.00016 BTC; each leg is below 5 quote, so all merge into one take-profit that sells
+    # everything: after it fills nothing is left, and a breakeven amend of 0 BTC would be refused by Kraken
+    from engine.execution.kraken_plan import plan_messages
+    from engine.execution.tunables import Tunables
+
+    market = MarketRules("BTC/USDT", amount_step=1e-5, price_step=0.01, min_cost=5.0)
+    plan = build_order_plan(DEFAULT, market, reference_price=59000.0, notional_quote=10.0)
+    assert len(plan.take_profits) == 1 and plan.take_profits[0].quantity_base == plan.entry.quantity_base
+    assert plan.breakeven_stop is None and plan.stop_loss is not None
+    assert plan.notes[-1] == f"breakeven: TP{plan.take_profits[0].step} sells the whole quantity, no stop left to move"
+    methods = [m["method"] for m in plan_messages(plan, tunables=Tunables(), now_ms=1_700_000_000_000)]
+    assert methods == ["add_order", "add_order"]
+
+
 def test_an_entry_below_the_minimum_is_rejected_naming_the_rule():
     market = MarketRules("BTC/USDT", amount_step=1e-4, min_amount=1e-3)
     with pytest.raises(GuardError, match=r"BTC/USDT: entry of 10 quote at 30000 rejected: quantity 0.0003 < "
