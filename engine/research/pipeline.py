@@ -53,8 +53,8 @@ from engine.types import DataSource
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SUMMARY_COLUMNS", "ResearchResult", "default_workers", "research_config_id", "research_pair",
-           "run_research", "run_worker"]
+__all__ = ["SUMMARY_COLUMNS", "ResearchResult", "best_of_slot", "default_workers", "research_config_id",
+           "research_pair", "run_research", "run_worker"]
 
 
 @dataclass
@@ -152,6 +152,12 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
     return [(row, res) for row, (_, res) in zip(judged, out)]
 
 
+def best_of_slot(pair_rows: list[tuple[SummaryRow, SearchResult]], objective: str) -> tuple[SummaryRow, SearchResult]:
+    """Return the (row, result) of one pair × timeframe whose **in-sample** `objective` is highest: the
+    slot's candidate (its out-of-sample numbers are left for promotion to judge; NaN ranks last)."""
+    return max(pair_rows, key=lambda rr: _score(rr[0].in_sample.get(objective)))
+
+
 def _fold(d: dict[str, Any]) -> FoldResult:
     """The typed form of one fold of :func:`engine.research.search.search_entry_set`."""
     return FoldResult.from_json(Fields(json_safe(d), "search result", f"folds[{d.get('fold')}]"))
@@ -202,8 +208,7 @@ def _run_job(job: _Job) -> _Outcome:
     except Exception as e:  # a bug for one pair must not stop the cycle
         logger.exception("%s %s: research failed", pair, tf)
         return _Outcome(error=StageError("research", f"{type(e).__name__}: {e}", pair, tf))
-    objective = job.bt.objective
-    best_row, best_res = max(pair_rows, key=lambda rr: _score(rr[0].in_sample.get(objective)))
+    best_row, best_res = best_of_slot(pair_rows, job.bt.objective)
     oos = best_row.out_of_sample
     logger.info("%s %s: %d entry sets searched, best %s %s (OOS %s trades, Sharpe %s, deflated %s, %d configs) "
                 "[cfg %s]", pair, tf, len(pair_rows), best_row.entry_set, best_row.params, oos.get("n_trades"),
