@@ -77,6 +77,9 @@ def build_parser() -> ArgumentParser:
     research.add_argument("--workers", type=int, default=None,
                           help="processes for the (pair, timeframe) jobs (default: backtest_config.json workers, "
                                "else grid: 1 on up to 2 cores, cores/2 above; optuna: one per core)")
+    research.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                          help="run the jobs on this Dask scheduler's workers (default $SCALP_DASK_SCHEDULER; "
+                               "none: the local process pool); the workers must see the same data_dir")
     research.add_argument("--json", action="store_true", help="print rows, candidates and errors as JSON")
 
     worker = sub.add_parser("worker", help="join the optuna studies of --storage until every trial is done")
@@ -190,7 +193,8 @@ def _research(args) -> int:
     rt = settings.runtime
     res = run_research(rt.data_dir, rt.reports_dir, pairs, tfs, settings.entries, settings.backtest,
                        clock=clock_for_run(rt.reports_dir), gap_policy=rt.gap_policy, progress=not args.quiet,
-                       workers=args.workers, storage=args.storage, study_prefix=args.study_prefix)
+                       workers=args.workers, storage=args.storage, study_prefix=args.study_prefix,
+                       scheduler=args.scheduler)
     if args.json:
         print(json.dumps(json_safe({"rows": [r.to_json() for r in res.rows],
                                     "candidates": [c.to_json() for c in res.candidates],

@@ -45,6 +45,7 @@ from engine.research import reports
 from engine.research.reports import (CANDIDATES_FILE, CURVES_DIR, SUMMARY_COLUMNS, SUMMARY_FILE, Candidate,
                                      CandidatesReport, ClockReading, Curve, FoldResult, StageError, SummaryReport,
                                      SummaryRow, curve_name)
+from engine.research.cluster import map_on_cluster, scheduler_address
 from engine.research.gate import first_candles, screen_entry_sets
 from engine.research.judge import judge_slot
 from engine.research.search import SearchResult, contribute, search_entry_set
@@ -238,8 +239,15 @@ def _init_pool_worker(threads: int) -> None:
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[_Outcome]:
-    """Run `jobs` in this process (workers 1) or a spawn pool; results in job order."""
+def _map_jobs(jobs: list[_Job], workers: int, bar, scheduler: str | None = None) -> list[_Outcome]:
+    """Run `jobs` on a Dask cluster (`scheduler`), in this process (workers 1) or a spawn pool;
+    results in job order."""
+    if scheduler is not None:
+        def done(i: int) -> None:
+            _describe(bar, jobs[i])
+            _advance(bar)
+
+        return map_on_cluster(_run_job, jobs, scheduler, on_done=done)
     if workers <= 1 or len(jobs) <= 1:
         out = []
         for job in jobs:
@@ -268,8 +276,8 @@ def _map_jobs(jobs: list[_Job], workers: int, bar) -> list[_Outcome]:
 def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timeframes: Iterable[str],
                  entries: EntriesConfig, bt: BacktestConfig, *, clock: Clock,
                  gap_policy: str = "skip", progress: bool = False, workers: int | None = None,
-                 storage: str | None = None, study_prefix: str = "scalp", lookahead_seed: int | None = None
-                 ) -> ResearchResult:
+                 storage: str | None = None, study_prefix: str = "scalp", lookahead_seed: int | None = None,
+                 scheduler: str | None = None) -> ResearchResult:
     """Search every pair × timeframe × entry set and write summary.json, strategies.yml.next, curves.
 
     Every enabled entry set first passes the lookahead gate (:mod:`engine.research.gate`, cached in
@@ -301,13 +309,22 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         Prefix of the optuna study names (``--study-prefix``).
     lookahead_seed : int, optional
         Seed of the gate's random cuts (default: a new one per run, recorded in lookahead.json).
+    scheduler : str, optional
+        ``tcp://HOST:8786`` of a Dask scheduler (default ``$SCALP_DASK_SCHEDULER``): the jobs run on
+        its workers (:mod:`engine.research.cluster`) instead of the local pool, with identical rows.
 
     Returns
     -------
     ResearchResult
         Rows, candidates and per pair × timeframe errors (a failing one never stops the others).
+
+    Raises
+    ------
+    ConfigError
+        A scheduler that cannot be reached.
     """
     t0 = time.perf_counter()
+    scheduler = scheduler_address(scheduler)
     pairs, timeframes = list(pairs), list(timeframes)
     checked, where = first_candles(Path(data_dir), pairs, timeframes)
     gate = screen_entry_sets(entries, checked, Path(reports_dir), where=where, seed=lookahead_seed)
@@ -321,9 +338,10 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         open_storage(storage)  # fails early on a bad URL, and creates a new database's tables once
     jobs = [_Job(Path(data_dir), pair_to_folder(p), tf, entries, bt, gap_policy, cfg_id, studies)
             for p in pairs for tf in timeframes]
-    bar = _progress(len(jobs), progress, f"research ({bt.mode}, {n_workers} worker{'s' if n_workers > 1 else ''})")
+    where_run = f"dask {scheduler}" if scheduler else f"{n_workers} worker{'s' if n_workers > 1 else ''}"
+    bar = _progress(len(jobs), progress, f"research ({bt.mode}, {where_run})")
     try:
-        outcomes = _map_jobs(jobs, n_workers, bar)
+        outcomes = _map_jobs(jobs, n_workers, bar, scheduler)
     finally:
         if bar is not None:
             bar.close()
@@ -353,9 +371,8 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     reports.write_candidates(Path(reports_dir) / CANDIDATES_FILE, CandidatesReport(
         generated_at_ms=reading.now_ms, config_id=cfg_id, objective=bt.objective,
         candidates=tuple(result.candidates)))
-    logger.info("research: %d rows, %d candidates, %d errors in %.1f s (%s, %d worker%s) [cfg %s]", len(result.rows),
-                len(result.candidates), len(result.errors), result.duration_s, bt.mode, n_workers,
-                "s" if n_workers > 1 else "", cfg_id)
+    logger.info("research: %d rows, %d candidates, %d errors in %.1f s (%s, %s) [cfg %s]", len(result.rows),
+                len(result.candidates), len(result.errors), result.duration_s, bt.mode, where_run, cfg_id)
     return result
 
 
