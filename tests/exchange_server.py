@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -457,9 +458,11 @@ def bench(pairs: list[str], timeframes: list[str], limit: int) -> dict:
     """Backfill `pairs` × `timeframes` from empty through the real ccxt client; return figures."""
     import tempfile
 
+    from engine.bench import machine
     from engine.data import backfill
     from engine.exchange import make_exchange
 
+    host = machine()  # CPU, cores and the load average before; the load after is added below
     with ExchangeServer(pairs=pairs) as server, tempfile.TemporaryDirectory() as tmp:
         exchange = make_exchange("binance", urls=server.url)
         exchange.rateLimit = 1
@@ -471,6 +474,7 @@ def bench(pairs: list[str], timeframes: list[str], limit: int) -> dict:
         "pairs": len(pairs), "timeframes": len(timeframes), "candles": n_candles,
         "requests": sum(r.n_requests for r in results), "seconds": round(elapsed, 3),
         "candles_per_s": round(n_candles / elapsed, 1), "errors": [r.error for r in results if r.error],
+        "machine": {**host, "load_average_after": [round(v, 2) for v in os.getloadavg()]},
     }
 
 
