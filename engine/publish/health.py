@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -76,7 +77,7 @@ class CycleHealth:
 
         def opt_float(key: str) -> float | None:
             v = f.float(key, optional=True)
-            return None if v != v else v
+            return None if math.isnan(v) else v
 
         return cls(f.bool("running"), f.int("started_at_ms"), f.int("finished_at_ms", optional=True, default=None),
                    f.int("next_run_ms", optional=True, default=None), opt_float("interval_s"),

@@ -55,7 +55,8 @@ def _judgement_is_shown(card: str, row) -> None:
     assert (_fact("Cost per trade [bps]", fmt.fmt_num(j.cost_per_trade_bps, 1)) + "</div><div>"
             + _fact("Break-even cost [bps]", fmt.fmt_num(j.break_even_cost_bps, 1))) in card
     # the twins' histogram: one bar per stored bin, its count in the bar's title, the row's return marked
-    svg = card[card.index("<svg"):card.index("</svg>")]
+    twins = card[card.index('<figure class="twins">'):]  # (the card's equity sparkline is an SVG too)
+    svg = twins[twins.index("<svg"):twins.index("</svg>")]
     edges, counts = j.twins_hist["edges"], j.twins_hist["counts"]
     assert [int(n) for n in re.findall(r"<title>[^<]*: (\d+)</title>", svg)] == counts
     heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', svg)]
@@ -116,7 +117,8 @@ def test_undefined_judgement_values_show_a_dash(dashboard_inputs):
     for label in ("p vs random", "PBO", "Cost per trade [bps]", "Break-even cost [bps]"):
         assert _fact(label, "—") in card
     assert _fact("Expectancy gross / net [%/trade]", "— / —") in card
-    assert "<svg" not in card and "Deployed (the last fold's choice): <b>—</b>; its own out-of-sample: —" in card
+    assert '<figure class="twins">' not in card
+    assert "Deployed (the last fold's choice): <b>—</b>; its own out-of-sample: —" in card
     assert 'class="dep"' not in card  # nothing says which parameters trade next
 
 
@@ -130,7 +132,7 @@ def test_a_malformed_twins_histogram_is_named_not_drawn(dashboard_inputs):
         if (r.pair, r.timeframe, r.entry_set) == (pair, tf, entry_set) else r for r in summary.rows)
     reports.write_summary(path, dataclasses.replace(summary, rows=rows))
     card = _article(_render(rt), f"s-{pair}_{tf}_{entry_set}")
-    assert "<svg" not in card and "twins histogram not of the documented shape." in card
+    assert '<figure class="twins">' not in card and "twins histogram not of the documented shape." in card
 
 
 def test_a_card_says_when_its_judgement_is_from_a_later_run(dashboard_inputs):
@@ -164,7 +166,7 @@ def test_no_strategy_beat_chance_shows_the_three_closest_candidates_with_their_f
     decisions = promote_again(rt.root, "conservative", rt.now_ms)  # the bundled sample passes none of these
     assert decisions and not any(d.promoted for d in decisions) and load_strategies(rt.strategies_path) == []
     html = _render(rt)
-    section = html[html.index('<section id="strategies">'):html.index('<section id="summary">')]
+    section = html[html.index('<section id="strategies"'):html.index('<section id="summary"')]
     assert "<strong>No strategy beat chance this cycle.</strong>" in section
     assert (f"{len(decisions)} candidates judged {fmt.fmt_ms(rt.now_ms)} by the conservative rules; the 3 closest "
             f"(fewest failed rules, then lowest p vs random):") in section

@@ -39,6 +39,11 @@ def _status(rt) -> reports.CycleStatus:
     return reports.read_status(rt.reports_dir / reports.STATUS_FILE)
 
 
+def _strategy_pages(rt) -> str:
+    """Every strategy page of the render, concatenated (s-<PAIR>_<TF>_<ENTRYSET>.html)."""
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(rt.public_dir.glob("s-*.html")))
+
+
 def _problems(html: str) -> str:
     if "Report problems" not in html:
         return ""
@@ -52,14 +57,26 @@ def test_page_is_under_300_kb_with_plotly_and_charts_as_separate_files(rendered_
     size = rt.html_path.stat().st_size
     assert size < 300_000, f"dashboard.html is {size} bytes"
     plotly_js = rt.public_dir / plotly_filename()
-    assert plotly_js.stat().st_size > 1_000_000
-    assert f'<script src="{plotly_js.name}" defer>' in html
-    assert "Plotly.newPlot" in html and "cdn" not in html.lower()  # offline: no CDN reference
+    # the vendored finance partial bundle, not the full plotly.js (4.8 MB)
+    assert plotly_filename() == "plotly-finance-4.1.0.min.js" and 1_000_000 < plotly_js.stat().st_size < 1_500_000
+    assert plotly_js.read_bytes() == (REPO_ROOT / "tools" / "vendor" / "plotly" / "plotly-finance.min.js").read_bytes()
+    # the dashboard loads no chart library; each strategy page loads it after its first paint
+    assert "<script src=" not in html and "data-plotly=" not in html and "cdn" not in html.lower()
+    pages = sorted(rt.public_dir.glob("s-*.html"))
+    assert len(pages) == len(rt.promoted)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert f'data-plotly="{plotly_js.name}"' in text and "<script src=" not in text and "Plotly.newPlot" in text
     assert len(list((rt.public_dir / "charts").glob("*.json"))) == len(rt.promoted)
     version = json.loads((rt.public_dir / "version.json").read_text())
     assert re.fullmatch(r"[0-9a-f]{12}", version["version"]) and f'data-version="{version["version"]}"' in html
-    # the public folder holds only what the page needs (the render lock lives beside it)
-    assert {p.name for p in rt.public_dir.iterdir()} == {"dashboard.html", plotly_js.name, "version.json", "charts"}
+    # a hash per section, as the page carries them
+    assert {"health", "changes", "strategies", "summary", "states", "data", "log"} <= set(version["sections"])
+    for sid, h in version["sections"].items():
+        assert f'<section id="{sid}" data-h="{h}"' in html
+    # the public folder holds only what the pages need (the render lock lives beside it; health.json is the cycle's)
+    assert {p.name for p in rt.public_dir.iterdir()} - {"health.json"} == {
+        "dashboard.html", plotly_js.name, "version.json", "charts", "cycle_digest.json", *(p.name for p in pages)}
 
 
 def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session):
@@ -67,7 +84,8 @@ def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session
     html = rt.html_path.read_text(encoding="utf-8")
     status = _status(rt)
     assert '<span class="badge mode-offline" id="mode">offline sample</span>' in html
-    assert "<dt>Replay clock</dt>" in html and status.clock.label in html
+    clock_label = status.clock.label.removeprefix("replay clock").strip()  # the label says what it is once
+    assert f'Replay clock&nbsp;<b id="clock">{clock_label}</b>' in html and clock_label.startswith("2021-05-03")
     assert f"<dd>{fmt.fmt_duration(status.duration_s)}</dd>" in html
     # state grid: 10 pairs × 3 TFs, every code of the legend, tap detail with the last candle
     grid = html.split('<table class="grid">')[1].split("</table>")[0]
@@ -80,7 +98,9 @@ def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session
     # cards: one per promoted strategy with expiry, params, exit plan, OOS + IS metrics, chart slots
     strategies = load_strategies(rt.strategies_path)
     assert html.count('<article class="card strat') == len(strategies) == 6
-    assert html.count('data-kind="equity"') == html.count('data-kind="candles"') == len(strategies)
+    pages = _strategy_pages(rt)
+    assert pages.count('data-kind="equity"') == pages.count('data-kind="candles"') == len(strategies)
+    assert html.count('<figure class="spark">') == len(strategies)  # the cards' equity: inline SVG, no script
     assert html.count("expires in 23 h 00 min (replay clock)") == len(strategies)
     assert "data-expires=" not in html  # the replay clock does not tick on the page
     assert "Promoted 2021-05-02 23:00 UTC · aggressive · expires 2021-05-03 23:00 UTC" in html
@@ -90,13 +110,15 @@ def test_page_shows_header_grid_cards_table_gaps_errors_and_log(rendered_session
     # summary table: 150 rows, IS and OOS side by side, promoted rows marked
     body = html.split('<table class="sum" id="sum">')[1].split("</table>")[0].split("<tbody>")[1]
     assert body.count("<tr") == len(PAIRS) * len(TIMEFRAMES) * 5
-    assert body.count('<tr class="pr">') == len(strategies)
-    assert body.count("<td>") == 150 * (3 + 2 * len(TABLE_METRICS) + 2)  # + p vs random, params
+    assert body.count('<tr class="pr"') == len(strategies)
+    assert body.split("<tr")[1 + len(strategies)].startswith(" data-pair")  # promoted rows first
+    assert body.count('<th scope="row" class="key">') == 150  # pair, timeframe and entry set frozen together
+    assert body.count("<td") == 150 * (2 * len(TABLE_METRICS) + 2)  # + p vs random, params
     # gaps (the real exchange halts of the sample), errors, log tail
     assert "2021-04-20 02:00 UTC" in html  # the first Binance halt in the bundled sample
     assert f"ohlcv/{MISSING[0]}/{MISSING[1]}.csv: no such candle file" in html
     assert "research skipped: no candle file" in html  # last line of maintainer.log
-    assert html.count("\n", html.index('<pre class="log">'), html.index("</pre>")) == LOG_TAIL_LINES - 1
+    assert html.count("\n", html.index('<pre class="log"'), html.index("</pre>")) == LOG_TAIL_LINES - 1
     assert "Report problems" not in html
 
 
@@ -110,15 +132,16 @@ def test_table_shows_stored_metrics_without_recomputing(rendered_session):
     assert row.judgement.n_trials_slot > row.n_configs_tried
     note = (f'<span class="note">DSR {fmt.fmt_num(row.deflated_sharpe, 2)} · '
             f'{row.judgement.n_trials_slot} trials</span>')
-    cells = "".join(f"<td>{fmt.fmt_num(row.out_of_sample.get(k), d)}{note if k == 'sharpe' else ''}</td>"
-                    f"<td>{fmt.fmt_num(row.in_sample.get(k), d)}</td>" for k, _, d in TABLE_METRICS)
-    p_cell = f"<td>{fmt.fmt_num(row.judgement.p_value_vs_random, 3)}</td>"
-    assert f'<tr class="pr"><td>{row.symbol}</td><td>{tf}</td><td>{entry_set}</td>{cells}{p_cell}' \
-           f'<td>{fmt.fmt_params(row.params)}</td></tr>' in html
+    cells = "".join(f'<td class="o">{fmt.fmt_num(row.out_of_sample.get(k), d)}{note if k == "sharpe" else ""}</td>'
+                    f'<td class="i">{fmt.fmt_num(row.in_sample.get(k), d)}</td>' for k, _, d in TABLE_METRICS)
+    p_cell = f'<td class="pv">{fmt.fmt_num(row.judgement.p_value_vs_random, 3)}</td>'
+    assert (f'<tr class="pr" data-pair="{row.symbol}" data-tf="5" data-es="{entry_set}"><th scope="row" class="key">'
+            f'<b>{row.symbol}</b><span>{tf} · {entry_set}</span></th>{cells}{p_cell}'
+            f'<td class="params">{fmt.fmt_params(row.params)}</td></tr>') in html
     # its column sorts numerically, smallest first
     n = len(TABLE_METRICS)
-    assert (f'<th rowspan="2" data-col="{3 + 2 * n}" data-type="num" data-low="1" class="pv" scope="col">'
-            f'<button type="button">p vs random</button></th>') in html
+    assert (f'<th data-col="{1 + 2 * n}" data-type="num" data-low="1" class="pv" scope="col">'
+            f'<button type="button"><span>p vs random</span></button></th>') in html
 
 
 def test_chart_files_hold_downsampled_curve_and_recent_candles_with_trades(rendered_session):
@@ -195,12 +218,13 @@ def test_render_survives_a_missing_input(dashboard_inputs, missing):
         assert empty in html and not list((rt.public_dir / "charts").glob("*.json"))
     if missing in ("maintainer.log", "everything"):
         assert "Not yet: no maintainer.log." in html
+    pages = _strategy_pages(rt)
     if missing == "curves":
-        assert html.count('data-kind="equity"') == 0 and html.count('data-kind="candles"') == n
-        assert "no equity curve stored yet" in html
+        assert pages.count('data-kind="equity"') == 0 and pages.count('data-kind="candles"') == n
+        assert "no equity curve stored yet" in html and '<figure class="spark">' not in html
     if missing == "ohlcv":
-        assert html.count('data-kind="candles"') == 0 and html.count('data-kind="equity"') == n
-        assert "no candle file" in html
+        assert pages.count('data-kind="candles"') == 0 and pages.count('data-kind="equity"') == n
+        assert "no candle file" in pages and html.count('<figure class="spark">') == n
     assert "Report problems" not in html  # missing is normal early on, not a problem
 
 
@@ -322,7 +346,8 @@ def test_later_stage_sections_appear_only_when_their_files_exist(dashboard_input
 def test_paper_section_shows_each_book_and_names_a_broken_file(dashboard_inputs):
     rt = dashboard_inputs
     (rt.reports_dir / "paper.json").unlink(missing_ok=True)
-    assert "Not yet: paper.json is written by the first cycle" in _render(rt)
+    html = _render(rt)
+    assert 'id="paper"' not in html and 'href="#paper"' not in html  # the section appears only with its data
     book = {"name": "BTCUSDT_5m_ema_cross", "pair": "BTCUSDT", "timeframe": "5m", "entry_set": "ema_cross",
             "promoted_at_ms": 1_619_654_400_000, "bars_since_promotion": 1152, "n_intents": 44, "n_blocked": 3,
             "blocked": {"ONE_POSITION_ONLY": 3}, "realised_pnl_quote": -0.8612, "unrealised_pnl_quote": 0.125,
@@ -463,8 +488,8 @@ def test_main_json_prints_what_it_wrote(dashboard_inputs, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["dashboard"] == str(rt.public_dir / "dashboard.html") and out["n_cards"] == len(rt.promoted)
     assert out["n_rows"] == 150 and out["problems"] == [] and out["urls_file"] == str(rt.root / "dashboard_url.txt")
-    assert {Path(f).name for f in out["files"]} == {p.name for p in rt.public_dir.iterdir() if p.is_file()} | {
-        p.name for p in (rt.public_dir / "charts").iterdir()}
+    assert {Path(f).name for f in out["files"]} == {p.name for p in rt.public_dir.iterdir() if p.is_file()} - {
+        "health.json"} | {p.name for p in (rt.public_dir / "charts").iterdir()}  # health.json is the cycle's
     assert json.loads((rt.public_dir / "version.json").read_text())["version"] == out["version"]
 
 
@@ -508,9 +533,12 @@ def test_rendered_dashboard_is_served_with_every_file_it_references(rendered_ses
     server = serve_public(rt.public_dir, "127.0.0.1", 0, token=token)
     try:
         html = rt.html_path.read_text(encoding="utf-8")
-        refs = ["dashboard.html", "version.json", re.search(r'<script src="([^"]+)"', html).group(1)]
-        refs += sorted(set(re.findall(r'data-src="([^"]+)"', html)))
-        assert len(refs) == 3 + len(rt.promoted)
+        pages = sorted(set(re.findall(r'href="(s-[^"]+\.html)"', html)))
+        strategy = "".join((rt.public_dir / p).read_text(encoding="utf-8") for p in pages)
+        refs = ["dashboard.html", "version.json", "health.json", *pages,
+                *sorted(set(re.findall(r'data-plotly="([^"]+)"', strategy)))]
+        refs += sorted(set(re.findall(r'data-src="([^"]+)"', strategy)))
+        assert len(refs) == 4 + 2 * len(rt.promoted)
         for ref in refs:
             conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
             conn.request("GET", f"/{token}/{ref}", headers={"Accept-Encoding": "gzip"})

@@ -14,7 +14,7 @@ import pandas as pd
 
 from engine.data.candles import index_ms
 from engine.research.reports import Curve
-from tools.render.format import fmt_num, number, sig
+from tools.render.format import fmt_ms, fmt_num, number, sig
 
 #: Maximum points per equity/drawdown series sent to the browser (display only).
 MAX_CURVE_POINTS = 400
@@ -84,9 +84,10 @@ def build_chart_payload(curve: Curve | None, candles: pd.DataFrame | None) -> di
     -------
     dict or None
         ``{"equity": {"t", "e", "d"} | None, "candles": {"t","o","h","l","c"} | None,
-        "entries": {"t","p","txt"}, "exits": {"t","p","txt"}, "n_trades_window", "n_trades_total"}``:
-        the downsampled curve (:func:`downsample_curve`; ``d`` negated for drawing), the recent
-        candles, and a mark for each stored trade entry and exit inside the candle window.
+        "entries": {"t","p","txt"}, "exits": {"t","p","txt"}, "n_trades_window", "n_trades_total",
+        "fit": [from_ms, to_ms] | None}``: the downsampled curve (:func:`downsample_curve`; ``d``
+        negated for drawing), the recent candles, a mark for each stored trade entry and exit inside
+        the candle window, and the range the candlestick chart opens on (:func:`fit_range`).
     """
     equity = None
     trades = curve.trades if curve is not None else ()
@@ -110,7 +111,71 @@ def build_chart_payload(curve: Curve | None, candles: pd.DataFrame | None) -> di
     if equity is None and cols is None:
         return None
     return {"equity": equity, "candles": cols, "entries": entries, "exits": exits,
-            "n_trades_window": len(entries["t"]), "n_trades_total": len(trades)}
+            "n_trades_window": len(entries["t"]), "n_trades_total": len(trades),
+            "fit": fit_range(cols["t"], entries["t"], exits["t"]) if cols else None}
+
+
+#: Trades the candlestick chart opens fitted to (the last ones inside the candle window).
+FIT_TRADES = 5
+#: Candles of margin either side of the fitted trades.
+FIT_MARGIN_BARS = 12
+
+
+def fit_range(candle_ms: Sequence[int], entry_ms: Sequence[int], exit_ms: Sequence[int],
+              n_trades: int = FIT_TRADES, margin_bars: int = FIT_MARGIN_BARS) -> list[int]:
+    """Return the chart's opening x range ``[from_ms, to_ms]``: the last `n_trades` entries and the
+    exits after them, with `margin_bars` candles either side, clipped to the candles; the last 200
+    candles when no trade falls in the window."""
+    if len(candle_ms) < 2:
+        return [int(candle_ms[0]), int(candle_ms[-1])] if candle_ms else [0, 0]
+    bar = int(candle_ms[1] - candle_ms[0])
+    if not entry_ms and not exit_ms:
+        return [int(candle_ms[max(0, len(candle_ms) - 200)]), int(candle_ms[-1]) + bar]
+    last_entries = list(entry_ms)[-n_trades:]
+    start = last_entries[0] if last_entries else min(exit_ms)
+    marks = sorted([*last_entries, *(t for t in exit_ms if t >= start)])
+    lo = max(int(candle_ms[0]), marks[0] - margin_bars * bar)
+    hi = min(int(candle_ms[-1]) + bar, marks[-1] + margin_bars * bar)
+    return [lo, hi]
+
+
+#: Size of a card's equity sparkline in SVG user units (it scales to the card's width).
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_DD_HEIGHT, SPARK_POINTS = 300, 64, 18, 120
+
+
+def sparkline(curve: Curve | None) -> dict[str, Any] | None:
+    """Return a card's equity and drawdown sparkline (inline SVG, no script), or None without a curve.
+
+    Returns
+    -------
+    dict or None
+        ``{"w", "h", "eq_path", "dd_path", "dd_top", "first", "last" (UTC times of the ends),
+        "start", "end" (equity at the ends, quote), "max_dd" (percent)}``: the equity in the upper
+        ``SPARK_HEIGHT - SPARK_DD_HEIGHT`` units, the drawdown as an area hanging from ``dd_top``;
+        the stored curve downsampled to :data:`SPARK_POINTS` (extremes kept, :func:`downsample_curve`).
+    """
+    if curve is None or len(curve.timestamps_ms) < 2:
+        return None
+    t, e, d = downsample_curve(curve.timestamps_ms, curve.equity_quote, curve.drawdown_pct, SPARK_POINTS)
+    t0, t1 = t[0], t[-1]
+    lo, hi = min(e), max(e)
+    top_h = SPARK_HEIGHT - SPARK_DD_HEIGHT - 4
+    span_t, span_e = (t1 - t0) or 1, (hi - lo) or 1.0
+
+    def x(ms: int) -> float:
+        return round((ms - t0) / span_t * SPARK_WIDTH, 1)
+
+    eq = " ".join(f"{'M' if i == 0 else 'L'}{x(ms)},{round(2 + (hi - v) / span_e * (top_h - 4), 1)}"
+                  for i, (ms, v) in enumerate(zip(t, e)))
+    dd_top = SPARK_HEIGHT - SPARK_DD_HEIGHT
+    deepest = min(d) if d else 0.0
+    dd_path = None
+    if d and deepest < 0:
+        pts = " ".join(f"L{x(ms)},{round(dd_top + v / deepest * (SPARK_DD_HEIGHT - 1), 1)}" for ms, v in zip(t, d))
+        dd_path = f"M0,{dd_top} {pts} L{SPARK_WIDTH},{dd_top} Z"
+    return {"w": SPARK_WIDTH, "h": SPARK_HEIGHT, "eq_path": eq, "dd_path": dd_path, "dd_top": dd_top,
+            "first": fmt_ms(t0), "last": fmt_ms(t1), "start": fmt_num(e[0], 2), "end": fmt_num(e[-1], 2),
+            "max_dd": fmt_num(-deepest if d else None, 2)}
 
 
 #: Size of the twins histogram in SVG user units (it scales to the card's width).

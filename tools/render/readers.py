@@ -13,6 +13,7 @@
                                            :func:`engine.execution.forward.forward_test`)
 ``logs_dir/maintainer.log``                :func:`tail_lines`
 ``reports_dir/dryrun_plans.json`` …        later stages (:data:`OPTIONAL_SECTIONS`), any JSON
+``public_dir/health.json``                 :func:`engine.publish.health.read_health` (running / idle)
 =========================================  =====================================================
 
 A missing file is normal early on: it is noted in ``Inputs.missing`` and its section says "not
@@ -36,6 +37,7 @@ from engine.errors import DataError, EngineError
 from engine.records import Fields, display_path, read_json_document
 from engine.research import reports
 from engine.promotion import PromotionDecision
+from engine.publish.health import HEALTH_FILE, CycleHealth, read_health
 from engine.research.reports import Curve, CycleStatus, SummaryReport, curve_name
 from engine.strategy.promoted import PromotedStrategy, load_strategies
 
@@ -43,8 +45,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Candles shown in each candlestick chart (the tail of data_dir/ohlcv/<PAIR>/<TF>.csv).
-RECENT_CANDLES = 200
+#: Candles shown in each candlestick chart of a strategy page (the tail of data_dir/ohlcv/<PAIR>/<TF>.csv):
+#: about a day of 1m candles, so the last trades are among them; the chart opens fitted to those trades.
+RECENT_CANDLES = 1500
 #: Lines of logs_dir/maintainer.log shown.
 LOG_TAIL_LINES = 80
 #: Later-stage files in reports_dir: (file name, section title). Shown only when present.
@@ -84,6 +87,7 @@ class PromotionReport:
     generated_at_ms: int
     risk_mode: str
     decisions: tuple[PromotionDecision, ...]
+    rules: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Inputs:
     watchlist: Watchlist | None = None
     promotion: PromotionReport | None = None
     paper: dict[str, Any] | None = None
+    health: CycleHealth | None = None
     strategies: list[PromotedStrategy] = field(default_factory=list)
     log_tail: list[str] | None = None
     optional: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -148,7 +153,9 @@ def read_promotion(path: Path) -> PromotionReport:
                 d.fail(f"reasons[{i}]", reason, "text")
         decisions.append(PromotionDecision(d.str("pair"), d.str("timeframe"), d.str("entry_set"), d.bool("promoted"),
                                            tuple(reasons)))
-    return PromotionReport(f.int("generated_at_ms"), f.str("risk_mode"), tuple(decisions))
+    rules = f.mapping("rules", optional=True) or {}
+    return PromotionReport(f.int("generated_at_ms"), f.str("risk_mode"), tuple(decisions),
+                           tuple((str(k), v) for k, v in rules.items() if not isinstance(v, (list, dict))))
 
 
 def _or_none(x: float) -> float | None:
@@ -207,10 +214,15 @@ def read_paper(path: Path) -> dict[str, Any]:
     return out
 
 
-def load_inputs(reports_dir: Path, logs_dir: Path, strategies_path: Path) -> Inputs:
-    """Read every dashboard input (see the module docstring); never raises for a file."""
+def load_inputs(reports_dir: Path, logs_dir: Path, strategies_path: Path, public_dir: Path | None = None) -> Inputs:
+    """Read every dashboard input (see the module docstring); never raises for a file.
+
+    `public_dir` is where the cycle keeps health.json (no health record when None).
+    """
     inputs = Inputs()
     reports_dir = Path(reports_dir)
+    if public_dir is not None and (Path(public_dir) / HEALTH_FILE).is_file():
+        inputs.health = inputs.attempt(Path(public_dir) / HEALTH_FILE, read_health)
     inputs.status = inputs.attempt(reports_dir / reports.STATUS_FILE, reports.read_status)
     inputs.summary = inputs.attempt(reports_dir / reports.SUMMARY_FILE, reports.read_summary)
     inputs.watchlist = inputs.attempt(reports_dir / "watchlist.json", read_watchlist)
