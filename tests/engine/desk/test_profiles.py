@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,8 @@ from engine.errors import ConfigError
 from tests.conftest import REPO_ROOT
 
 ENTRIES = load_entries()
-STRATEGIES = REPO_ROOT / "engine" / "config" / "strategies.yml"  # BNBUSDT 15m sma_cross, expires 2021-05-04
+# a promoted BNBUSDT 15m sma_cross that expires 2021-05-04 (engine/config/strategies.yml is made at run time)
+STRATEGIES = Path(__file__).parent / "data" / "strategies_bnb.yml"
 BEFORE_EXPIRY = 1_620_000_000_000  # 2021-05-03 00:00 UTC
 AFTER_EXPIRY = 1_620_200_000_000
 
