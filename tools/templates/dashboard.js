@@ -231,13 +231,27 @@
       var n = el.id ? newSec.querySelector("#" + CSS.escape(el.id)) : nboxes[i];
       if (n && (el.scrollLeft || el.scrollTop)) scrolled.push([n, el.scrollLeft, el.scrollTop]);
     });
-    /* the focused element (a filter being typed in) is moved into the new section as it is */
+    /* the focused element (a filter being typed in) is moved into the new section as it is, caret included */
     var a = document.activeElement;
     if (a && a.id && oldSec.contains(a)) {
       var twin = newSec.querySelector("#" + CSS.escape(a.id));
-      if (twin) twin.replaceWith(a);
+      if (twin) {
+        var sel = null;
+        try { sel = [a.selectionStart, a.selectionEnd]; } catch (e) { /* not a text field */ }
+        twin.replaceWith(a);
+        refocus = [a, sel];
+      }
     }
     return scrolled;
+  }
+  var refocus = null;
+  function restoreFocus() {
+    if (!refocus) return;
+    var a = refocus[0], sel = refocus[1];
+    refocus = null;
+    if (!a.isConnected || document.activeElement === a) return;
+    a.focus({ preventScroll: true });
+    if (sel && sel[0] !== null) { try { a.setSelectionRange(sel[0], sel[1]); } catch (e) { /* ignore */ } }
   }
   function applyUpdate(doc, newVersion) {
     var anchor = null, top = 0;
@@ -254,6 +268,7 @@
       if (cur) {
         var scrolled = keepState(cur, fresh);
         cur.replaceWith(fresh);
+        restoreFocus();
         scrolled.forEach(function (s) { s[0].scrollLeft = s[1]; s[0].scrollTop = s[2]; });
       } else {                                              /* a new section: after its predecessor */
         var prev = ns.previousElementSibling;
