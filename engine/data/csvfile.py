@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ from engine.markets import TIMEFRAME_MS, timeframe_to_ms
 
 
 _TF_FROM_NAME = re.compile(r"^(?P<tf>[0-9]+[mhd])\.csv(\.gz)?$")
+#: Parsed candle files kept in this process, keyed by what identifies a file's content on disk.
+_PARSED: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+#: Files kept (the least recently read is dropped first): a month of 1m candles is about 2 MB.
+PARSED_CACHE_FILES = 64
 
 
 def timeframe_of_path(path: str | os.PathLike) -> str | None:
@@ -58,10 +63,35 @@ def read_candles(path: str | os.PathLike, timeframe: str | None = None) -> pd.Da
         If the file is missing or empty, the header differs, or a row is malformed: the message
         names the file, the row (1-based data row; line = row + 1), the value found, what was
         expected and how to fix it.
+
+    Notes
+    -----
+    A file is parsed and validated once per process while it stays the same on disk (same device,
+    inode, size and modification time: the store replaces files atomically, so a rewrite is a new
+    inode); later reads return a copy of the parsed frame (pandas copy-on-write: changing it never
+    changes the cache). :data:`PARSED_CACHE_FILES` files are kept.
     """
     path = Path(path)
     if timeframe is None:
         timeframe = timeframe_of_path(path)
+    try:
+        st = path.stat()
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, timeframe)
+    except OSError:
+        key = None  # missing or unreadable: the read below says why
+    if key is not None and key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key].copy(deep=False)
+    frame = _read_candles_file(path, timeframe)
+    if key is not None:
+        _PARSED[key] = frame
+        while len(_PARSED) > PARSED_CACHE_FILES:
+            _PARSED.popitem(last=False)
+        return frame.copy(deep=False)
+    return frame
+
+
+def _read_candles_file(path: Path, timeframe: str | None) -> pd.DataFrame:
     fix = f"Delete or move {path.name} aside and re-run the backfill (it is rebuilt)."
     try:
         if path.suffix == ".gz":

@@ -482,3 +482,24 @@ def test_tail_reader_reads_the_last_candles_as_the_whole_file_reader(tmp_path):
     path.write_text("\n".join(lines)[:-3])  # a truncated last row
     with pytest.raises(DataError, match="has no line end"):
         read_tail_candles(path, 200)
+
+
+def test_a_file_is_parsed_once_while_it_stays_the_same(tmp_path):
+    """The parsed-candles cache: a second read of an unchanged file is the cached frame; a rewrite, an
+    append or a corruption is seen at once; changing a returned frame never changes the next read."""
+    from engine.data import csvfile
+
+    path = tmp_path / "ohlcv" / "BTCUSDT" / "1m.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(GOOD)
+    first = ds.read_candles(path)
+    key = next(k for k in csvfile._PARSED if k[1] == path.stat().st_ino)
+    assert key[2] == path.stat().st_size
+    first.loc[first.index[0], "open"] = -1.0  # copy-on-write: the cache keeps the file's value
+    again = ds.read_candles(path)
+    assert again["open"].iloc[0] == 10.0 and len(again) == len(first)
+    path.write_text(GOOD + f"{T0 + 2 * MIN},10.2,10.3,10.1,10.2,1.0\n")  # same inode, new size
+    assert len(ds.read_candles(path)) == len(first) + 1
+    path.write_text(GOOD.replace("10.5,10.8", "abc,10.8"))
+    with pytest.raises(DataError, match="open 'abc'"):
+        ds.read_candles(path)
