@@ -27,8 +27,8 @@ def trade_rows(curve: Curve | None) -> tuple[list[dict[str, str]], int]:
     if curve is None:
         return [], 0
     trades = list(curve.trades)
-    rows = [{"entry": fmt_ms(t.entry_ms), "exit": fmt_ms(t.exit_ms), "entry_price": f"{sig(t.entry_price):g}",
-             "exit_price": f"{sig(t.exit_price):g}", "reason": str(t.reason), "pnl": fmt_signed(t.pnl_quote, 2),
+    rows = [{"entry": fmt_ms(t.entry_ms), "exit": fmt_ms(t.exit_ms), "entry_price": f"{sig(t.entry_price):.7g}",
+             "exit_price": f"{sig(t.exit_price):.7g}", "reason": str(t.reason), "pnl": fmt_signed(t.pnl_quote, 2),
              "win": t.pnl_quote > 0} for t in reversed(trades[-MAX_TRADES:])]
     return rows, max(0, len(trades) - MAX_TRADES)
 

@@ -138,6 +138,7 @@
     body.appendChild(frag);
     $$("th[data-col]", table).forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+    $$("button[data-key]", table).forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-key") === state.key); });
   }
   function applyFilter() {
     var table = $("#sum");
