@@ -238,12 +238,13 @@ def test_strategy_page_shows_trade_marks_and_utc_times(browser, served, size):
         ctx.close()
 
 
-def test_health_line_says_running_during_a_cycle_and_never_late_in_a_healthy_loop(browser, served):
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_health_line_says_running_during_a_cycle_and_never_late_in_a_healthy_loop(browser, served, size):
     """The review's loop: 60 s interval, cycles of 42–97 s; the test drives the page's clock."""
     public = served.public_dir
     kept = (public / HEALTH_FILE).read_bytes()
     t0 = (int(time.time() * 1000) // 60_000 + 1440) * 60_000 + 40_000  # tomorrow: after the sample's cycle
-    ctx = browser.new_context(viewport=VIEWPORTS["phone"])
+    ctx = browser.new_context(viewport=VIEWPORTS[size])
     page = ctx.new_page()
     page.clock.install(time=dt.datetime.fromtimestamp(t0 / 1000, dt.UTC))
     page.goto(served.server.url, wait_until="load")
@@ -262,7 +263,7 @@ def test_health_line_says_running_during_a_cycle_and_never_late_in_a_healthy_loo
             for t in (start + 1_000, start + duration_s * 500, start + duration_s * 1000 - 500):
                 state, text = at(t)
                 assert state == "running" and text.startswith("Running now · for "), text
-            page.screenshot(path=artifact("health-phone-running.png")) if duration_s == 97 else None
+            page.screenshot(path=artifact(f"health-{size}-running.png")) if duration_s == 97 else None
             finished = start + duration_s * 1000
             mark_cycle_finished(public, start, finished, next_run_ms=next_run, interval_s=60)
             next_start = max(next_run, finished) + 400
@@ -284,33 +285,38 @@ def test_health_line_says_running_during_a_cycle_and_never_late_in_a_healthy_loo
         assert state == "late" and text.startswith("Late: the next cycle was due ")
         colour = page.eval_on_selector("#hl-state", "e => getComputedStyle(e).color")
         assert colour != page.eval_on_selector("body", "e => getComputedStyle(e).color")
-        page.screenshot(path=artifact("health-phone-late.png"))
+        page.screenshot(path=artifact(f"health-{size}-late.png"))
     finally:
         (public / HEALTH_FILE).write_bytes(kept)
         ctx.close()
 
 
-def test_a_section_update_keeps_scroll_focus_and_open_sections(browser, served):
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_a_section_update_keeps_scroll_focus_and_open_sections(browser, served, size):
     from tools.render import render
 
-    ctx, page, problems = open_page(browser, served.server.url + "?poll=1", "phone")
+    ctx, page, problems = open_page(browser, served.server.url + "?poll=1", size)
     try:
         page.evaluate("window.__notReloaded = true")
         old = page.get_attribute("html", "data-version")
-        _tap(page, page.locator("#table-open > summary"), "phone")
-        page.locator("#gaps-list > summary").scroll_into_view_if_needed()
-        _tap(page, page.locator("#gaps-list > summary"), "phone")
+        for details in ("#table-open", "#gaps-list"):  # open both (the table is open already on a desktop)
+            if not page.locator(details).evaluate("d => d.open"):
+                page.locator(f"{details} > summary").scroll_into_view_if_needed()
+                _tap(page, page.locator(f"{details} > summary"), size)
         wrap = page.locator("#sum-wrap")
         wrap.scroll_into_view_if_needed()
         page.locator("#q").focus()
         page.keyboard.type("usdt")  # every row matches: the table keeps its height
         wrap.evaluate("w => { w.scrollLeft = 240; w.scrollTop = 400; }")
+        scrolled = wrap.evaluate("w => [w.scrollLeft, w.scrollTop]")  # (a desktop's table is less wide)
+        assert scrolled[0] > 100 and scrolled[1] == 400
         y = page.evaluate("window.scrollY")
         assert y > 1000
-        # the next cycle: it took 99 s, and the research stage wrote a new summary
+        # the next cycle: it took 99 s (101 s), and the research stage wrote a new summary
         path = served.reports_dir / reports.STATUS_FILE
         status = reports.read_status(path)
-        reports.write_status(path, dataclasses.replace(status, finished_at_ms=status.started_at_ms + 99_000))
+        took_s = {"phone": 99, "desktop": 101}[size]  # another cycle for each size (the served folder is shared)
+        reports.write_status(path, dataclasses.replace(status, finished_at_ms=status.started_at_ms + took_s * 1000))
         spath = served.reports_dir / reports.SUMMARY_FILE
         summary = reports.read_summary(spath)
         reports.write_summary(spath, dataclasses.replace(summary, generated_at_ms=summary.generated_at_ms + 60_000))
@@ -319,16 +325,16 @@ def test_a_section_update_keeps_scroll_focus_and_open_sections(browser, served):
         updated = page.inner_text("#updated")
         assert updated.startswith("updated ") and "summary" in updated and "health" in updated
         assert page.evaluate("window.__notReloaded") is True  # swapped in place, not reloaded
-        assert "1 min 39 s" in page.inner_text("header")
+        assert f"1 min {took_s - 60} s" in page.inner_text("header")
         # scroll positions on both axes, and the open sections
-        assert wrap.evaluate("w => [w.scrollLeft, w.scrollTop]") == [240, 400]
+        assert wrap.evaluate("w => [w.scrollLeft, w.scrollTop]") == scrolled
         assert abs(page.evaluate("window.scrollY") - y) < 40
         assert page.locator("#table-open").evaluate("d => d.open") and page.locator("#gaps-list").evaluate("d => d.open")
         # focus and what was typed survive (the phone's keyboard stays open), and typing goes on
         assert page.evaluate("document.activeElement.id") == "q" and page.input_value("#q") == "usdt"
         page.keyboard.type(" eth donchian")
         assert page.inner_text("#row-count") == "3 of 150 rows"
-        page.screenshot(path=artifact("dashboard-phone-after-update.png"))
+        page.screenshot(path=artifact(f"dashboard-{size}-after-update.png"))
         assert problems == []
     finally:
         ctx.close()
