@@ -2,10 +2,30 @@
 
 :func:`advance_nb` is the one implementation of the fill rules written in the docstring of
 :func:`engine.backtest.kernel_nb.simulate_nb`; the single run calls it once over all bars, the grid
-(:func:`engine.backtest.kernel_nb.grid_nb`) block by block for each combination. All state lives in
-a :data:`~engine.backtest.records_nb.state_dt` record and a
+(:func:`engine.backtest.kernel_nb.grid_nb`) block by block for each combination. Between calls the
+state lives in a :data:`~engine.backtest.records_nb.state_dt` record and a
 :data:`~engine.backtest.records_nb.stats_dt` record, so a simulation can stop after any bar and go
-on later. Also runs as plain Python (``NUMBA_DISABLE_JIT=1``).
+on later; inside a call it lives in local variables. Also runs as plain Python
+(``NUMBA_DISABLE_JIT=1``).
+
+Three loops share the bars, each doing only what its bars need:
+
+- *flat bars* (no position, no entry at the open): a scan for the next entry signal that reads
+  only the entry rule's rows (:func:`engine.strategy.rules_nb.rule_terms_nb`; never the all-zero
+  row 0). Nothing else moves: the equity is unchanged, so each bar's return is 0 and the
+  statistics only count it;
+- *quiet bars in a position*: no order can fill (open, low and high strictly between the bar's
+  stop and the next take-profit level), before the next exit signal (found by a scan of the exit
+  rule's rows, kept for the bars after it), the maximum hold and the last bar. Only exposure,
+  equity and the running statistics (:func:`engine.backtest.bars_nb.position_bar_nb`) move;
+- every other bar runs all the rules, in their order.
+
+The state is kept in locals (registers): the helpers return it as values
+(:class:`~engine.backtest.fills_nb.Position`, :class:`~engine.backtest.bars_nb.Running`) and LLVM
+inlines them, so no reference counting happens per bar; the hot loops index with unsigned integers, which spares
+numba's negative-index check. Compiled with numba's ``error_model="numpy"``: a division by zero
+would give inf or NaN instead of raising (none happens with validated inputs: prices, cash and
+lot sizes are positive).
 """
 from __future__ import annotations
 
@@ -15,23 +35,21 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from engine.backtest.fills_nb import close_all_nb, fill_targets_nb, with_trail_nb
+from engine.backtest.bars_nb import Running, position_bar_nb
+from engine.backtest.fills_nb import Position, close_all_nb, fill_targets_nb, stop_nb
 from engine.backtest.records_nb import (
-    EXIT_BE, EXIT_END, EXIT_SIGNAL, EXIT_SL, EXIT_TIME, REJECT_BELOW_LOT, REJECT_NO_CASH, Bars, Ladder, Lower, TradeLog,
+    EXIT_END, EXIT_SIGNAL, EXIT_SL, EXIT_TIME, REJECT_BELOW_LOT, REJECT_NO_CASH, Bars, Ladder, Lower, TradeLog,
 )
-from engine.strategy.rules_nb import _line, _sig
+from engine.strategy.rules_nb import _holds, _value, rule_terms_nb
 
 FloatArray = npt.NDArray[np.float64]
 
 
 @nb.njit(cache=True, nogil=True)
-def init_state_nb(st: np.void, account: np.void, lines: FloatArray, entry_rule: FloatArray, exit_rule: FloatArray,
-                  first_bar: int) -> None:
+def init_state_nb(st: np.void, account: np.void) -> None:
     """Set a :data:`~engine.backtest.records_nb.state_dt` record to the start of a simulation.
 
-    Flat, all cash (``account["initial_cash_quote"]``), no stop, no ladder step left. With
-    ``first_bar ≥ 2`` the rules' line values of bar ``first_bar − 2`` (the bar before the signal
-    bar of `first_bar`) are filled in, so a crossover can fire on the first signal bar.
+    Flat, all cash (``account["initial_cash_quote"]``), no stop, no ladder step left.
     """
     cash = account["initial_cash_quote"]
     st["cash_quote"] = cash
@@ -49,33 +67,27 @@ def init_state_nb(st: np.void, account: np.void, lines: FloatArray, entry_rule: 
     st["tp_next_level"] = np.inf
     st["stop_loss"] = -np.inf
     st["peak_price"] = 0.0
-    st["flat_at_prev_close"] = True
     st["prev_equity_quote"] = cash
     st["peak_equity_quote"] = cash
-    st["prev_entry_x"] = np.nan
-    st["prev_entry_y"] = np.nan
-    st["prev_exit_x"] = np.nan
-    st["prev_exit_y"] = np.nan
-    if first_bar >= 2:
-        t = first_bar - 2
-        er = entry_rule
-        xr = exit_rule
-        st["prev_entry_x"] = _line(lines, int(er[1]), int(er[2]), er[3], er[4], t)
-        st["prev_entry_y"] = _line(lines, int(er[5]), int(er[6]), er[7], er[8], t)
-        st["prev_exit_x"] = _line(lines, int(xr[1]), int(xr[2]), xr[3], xr[4], t)
-        st["prev_exit_y"] = _line(lines, int(xr[5]), int(xr[6]), xr[7], xr[8], t)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
+def _xy(rt, xa, xb, ya, yb, t):
+    # the lines x, y of decoded rule rt (rows xa, xb, ya, yb) on the close of bar t ≥ 0
+    return _value(rt[2], xa, xb, rt[5], rt[6], t), _value(rt[7], ya, yb, rt[10], rt[11], t)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
 def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, ladder: Ladder, plan: np.void,
                account: np.void, lower: Lower, st: np.void, stats: np.void, j0: int, j1: int, first_bar: int,
-               log: TradeLog, record: bool) -> tuple[int, int]:
+               log: TradeLog, record: bool) -> tuple[int, int, int]:
     """Advance one simulation over bars ``j0 … j1-1`` (the rules of ``simulate_nb``, in order).
 
     Parameters
     ----------
     bars : Bars
     lines : float64 array, shape (n_lines, n_bars)
+        Row 0 all zeros (``ROW_ZERO``; only its first value is read).
     er, xr : float64 arrays, shape (9,)
         Entry and exit rule (:mod:`engine.strategy.rules_nb`).
     ladder : Ladder
@@ -95,8 +107,10 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
 
     Returns
     -------
-    (int, int)
-        Trades and legs booked so far (rows of `log` in use).
+    (int, int, int)
+        Trades and legs booked so far (rows of `log` in use), and the bar the call stopped before:
+        `j1`, or with `record` an earlier bar whose entry would not fit in `log` (call again from
+        it with a bigger log, :func:`engine.backtest.records_nb.grow_log_nb`).
     """
     # the arrays out of their bundles once, before the loop
     o, h, l, c, atr = bars.open, bars.high, bars.low, bars.close, bars.atr
@@ -111,7 +125,6 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     be_off = plan["breakeven_offset_frac"]
     trail_frac = plan["trail_frac"]
     trail_atr = plan["trail_atr_mult"]
-    use_exit = plan["use_exit_signal"]
     max_hold = plan["max_hold_bars"]
     check_entry = plan["check_entry_bar"]
     lot = account["lot_size_base"]
@@ -120,41 +133,35 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     slip = account["slippage_rate"]
     has_sl_frac = not math.isnan(sl_frac)
     has_sl_atr = not math.isnan(sl_atr)
-    has_trail_frac = not math.isnan(trail_frac)
-    has_trail_atr = not math.isnan(trail_atr)
-    has_trail = has_trail_frac or has_trail_atr
+    has_trail = not (math.isnan(trail_frac) and math.isnan(trail_atr))
     has_lower = lo_start.shape[0] == n
     inf = np.inf
-    e_mode, e_xa, e_xb, e_xk, e_xc = int(er[0]), int(er[1]), int(er[2]), er[3], er[4]
-    e_ya, e_yb, e_yk, e_yc = int(er[5]), int(er[6]), er[7], er[8]
-    x_mode, x_xa, x_xb, x_xk, x_xc = int(xr[0]), int(xr[1]), int(xr[2]), xr[3], xr[4]
-    x_ya, x_yb, x_yk, x_yc = int(xr[5]), int(xr[6]), xr[7], xr[8]
-    # entry and exit rules over the same two lines (crossovers): read them once per bar
-    same_lines = (e_xa == x_xa and e_xb == x_xb and e_xk == x_xk and e_xc == x_xc and e_ya == x_ya
-                  and e_yb == x_yb and e_yk == x_yk and e_yc == x_yc)
+    nan = np.nan
+    e_rt = rule_terms_nb(er)
+    x_rt = rule_terms_nb(xr)
+    # the rows each rule reads (row 0 where a term has none: never read)
+    e_xa, e_xb, e_ya, e_yb = lines[e_rt[3]], lines[e_rt[4]], lines[e_rt[8]], lines[e_rt[9]]
+    x_xa, x_xb, x_ya, x_yb = lines[x_rt[3]], lines[x_rt[4]], lines[x_rt[8]], lines[x_rt[9]]
+    use_exit = plan["use_exit_signal"] and x_rt[0]  # looked at only in a position, and only if it can fire
 
     # the state in locals for the loop; written back at the end
+    pos = Position(st["cash_quote"], st["remaining_base"], st["proceeds_quote"], st["fees_quote"], st["n_legs"])
+    qty = st["qty_base"]
+    entry_price = st["entry_price"]
+    entry_fee = st["entry_fee_quote"]
     in_pos = st["in_position"]
     entry_bar = st["entry_bar"]
     next_tp = st["next_tp"]
     tp_next = st["tp_next_level"]  # level of the next take-profit step (inf when none is left)
     sl_level = st["stop_loss"]
     peak = st["peak_price"]
-    flat_prev_close = st["flat_at_prev_close"]
-    prev_eq = st["prev_equity_quote"]
-    peak_eq = st["peak_equity_quote"]
-    pxe, pye, pxx, pyx = st["prev_entry_x"], st["prev_entry_y"], st["prev_exit_x"], st["prev_exit_y"]
-
-    n_trades = stats["n_trades"]
+    run = Running(st["prev_equity_quote"], st["peak_equity_quote"], stats["max_drawdown_frac"], stats["return_sum"],
+                  stats["return_sumsq"], stats["n_returns"], stats["exposure_bars"])
+    n_trades = stats["n_trades"]  # also the trade log's next row
     n_wins = stats["n_wins"]
     gross_profit = stats["gross_profit_quote"]
     gross_loss = stats["gross_loss_quote"]
     sum_ret = stats["sum_return_pct"]
-    max_dd = stats["max_drawdown_frac"]
-    ret_sum = stats["return_sum"]
-    ret_sumsq = stats["return_sumsq"]
-    n_ret = stats["n_returns"]
-    exposure = stats["exposure_bars"]
     n_amb = stats["n_ambiguous"]
     amb_t = stats["n_target_first"]
     amb_s = stats["n_stop_first"]
@@ -163,104 +170,139 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     last_rej = stats["last_reject"]
     stop = -inf
     stop_reason = EXIT_SL
+    next_exit = -1  # the first bar ≥ the bars looked at so far with an exit signal (j1: none before j1)
+    trade_cap = log.entry_bar.shape[0]
+    leg_cap = log.leg_bar.shape[0]
+    full = False
 
-    for j in range(j0, j1):
-        # line values of the rules on the close of bar j-1 (the signal bar of this open)
-        if j >= 1:
-            xe = _line(lines, e_xa, e_xb, e_xk, e_xc, j - 1)
-            ye = _line(lines, e_ya, e_yb, e_yk, e_yc, j - 1)
-            if same_lines:
-                xx = xe
-                yx = ye
-            else:
-                xx = _line(lines, x_xa, x_xb, x_xk, x_xc, j - 1)
-                yx = _line(lines, x_ya, x_yb, x_yk, x_yc, j - 1)
-        else:
-            xe = ye = xx = yx = np.nan
-        if not in_pos and not _sig(e_mode, pxe, pye, xe, ye):
-            # flat through the whole bar (no entry at its open): equity, peak and drawdown unchanged
-            pxe, pye, pxx, pyx = xe, ye, xx, yx
-            if record:
-                eq_out[j] = prev_eq
-            if j > first_bar:
-                n_ret += 1
-            continue
+    j = j0
+    while j < j1:
         held = in_pos
-        # ---------------- at the open ----------------
-        if in_pos:
-            # the stop for this whole bar: highest of stop-loss, breakeven (TP1 filled before this bar), trail
-            stop = sl_level
-            stop_reason = EXIT_SL
-            if use_be and next_tp >= 1:
-                be = st["entry_price"] * (1.0 + be_off)
-                if be > stop:
-                    stop = be
-                    stop_reason = EXIT_BE
-            stop, stop_reason = with_trail_nb(stop, stop_reason, peak, has_trail_frac, trail_frac, has_trail_atr,
-                                              trail_atr, atr, j)
-            if o[j] <= stop:
-                close_all_nb(st, o[j], stop_reason, j, fee, slip, record, log)
-            else:
-                next_tp, tp_next = fill_targets_nb(st, o[j], True, next_tp, tp_next, ladder, lot, j, fee, slip,
-                                                   record, log)
-                if st["remaining_base"] > 0.0:
-                    if use_exit and _sig(x_mode, pxx, pyx, xx, yx) and not _sig(e_mode, pxe, pye, xe, ye):
-                        close_all_nb(st, o[j], EXIT_SIGNAL, j, fee, slip, record, log)
-                    elif max_hold > 0 and j - entry_bar >= max_hold:
-                        close_all_nb(st, o[j], EXIT_TIME, j, fee, slip, record, log)
-            if st["remaining_base"] <= 0.0:
-                in_pos = False
-        entered = False
-        if not in_pos and flat_prev_close and _sig(e_mode, pxe, pye, xe, ye):
-            price = o[j] * (1.0 + slip)
-            cash = st["cash_quote"]
-            spend = min(cash, stake)
-            q = spend / (price * (1.0 + fee)) if cash > 0.0 else 0.0
-            if lot > 0.0:
-                q = math.floor(q / lot + 1e-9) * lot
-                if q * price * (1.0 + fee) > spend:
-                    q -= lot
-            if cash <= 0.0:
-                n_rej += 1
-                last_rej = REJECT_NO_CASH
-            elif q <= 0.0:
-                n_rej += 1
-                last_rej = REJECT_BELOW_LOT
-            else:
-                f = q * price * fee
-                st["cash_quote"] = cash - q * price - f
-                st["qty_base"] = q
-                st["remaining_base"] = q
-                st["entry_price"] = price
-                st["entry_fee_quote"] = f
-                st["proceeds_quote"] = 0.0
-                st["fees_quote"] = f
-                in_pos = True
-                entered = True
-                entry_bar = j
-                next_tp = 0
-                tp_next = price * (1.0 + tp_lvl[0]) if n_tp > 0 else inf
-                peak = price
-                if has_sl_frac:
-                    sl_level = price * (1.0 + sl_frac)
-                elif has_sl_atr:
-                    sl_level = price - sl_atr * atr[j - 1]
-                    if math.isnan(sl_level):
-                        sl_level = -inf
-                else:
+        if not in_pos:
+            # ---------------- flat: scan to the next entry signal ----------------
+            jf = j
+            if j == 0:
+                j = 1  # no signal bar before bar 0: no entry at its open
+            if not e_rt[0]:
+                j = j1  # an entry rule that never fires
+            px, py = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, j - 2) if j >= 2 else (nan, nan)
+            while j < j1:
+                # the entry rule on the close of bar j-1 (j ≥ 1: an unsigned index)
+                x, y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, np.uint64(j - 1))
+                if _holds(e_rt, px, py, x, y):
+                    if record and (n_trades >= trade_cap or pos.n_legs + n_tp + 1 > leg_cap):
+                        full = True  # no room for this trade and its legs: stop before its bar
+                        break
+                    # the entry at the open of bar j (flat at the close of bar j-1)
+                    price = o[j] * (1.0 + slip)
+                    cash = pos.cash_quote
+                    spend = min(cash, stake)
+                    q = spend / (price * (1.0 + fee)) if cash > 0.0 else 0.0
+                    if lot > 0.0:
+                        q = math.floor(q / lot + 1e-9) * lot
+                        if q * price * (1.0 + fee) > spend:
+                            q -= lot
+                    if cash <= 0.0:
+                        n_rej += 1
+                        last_rej = REJECT_NO_CASH
+                    elif q <= 0.0:
+                        n_rej += 1
+                        last_rej = REJECT_BELOW_LOT
+                    else:
+                        f = q * price * fee
+                        pos = Position(cash - q * price - f, q, 0.0, f, pos.n_legs)
+                        qty = q
+                        entry_price = price
+                        entry_fee = f
+                        in_pos = True
+                        entry_bar = j
+                        break
+                    # refused: the bar stays flat
+                px, py = x, y
+                j += 1
+            # bars jf … j-1 were flat: equity unchanged, so each return after first_bar is 0 (counted only)
+            if record:
+                for k in range(jf, j):
+                    eq_out[k] = run.prev_equity
+            run = Running(run.prev_equity, run.peak_equity, run.max_drawdown, run.return_sum, run.return_sumsq,
+                          run.n_returns + max(0, j - max(jf, first_bar + 1)), run.exposure_bars)
+            if not in_pos:
+                break  # flat to the end of the range, or the log is full
+            next_tp = 0
+            tp_next = entry_price * (1.0 + tp_lvl[0]) if n_tp > 0 else inf
+            peak = entry_price
+            if has_sl_frac:
+                sl_level = entry_price * (1.0 + sl_frac)
+            elif has_sl_atr:
+                sl_level = entry_price - sl_atr * atr[j - 1]
+                if math.isnan(sl_level):
                     sl_level = -inf
-                stop = sl_level
-                stop_reason = EXIT_SL
-                stop, stop_reason = with_trail_nb(stop, stop_reason, peak, has_trail_frac, trail_frac, has_trail_atr,
-                                                  trail_atr, atr, j)
-                if check_entry and o[j] <= stop:
-                    # a stop closer than the entry slippage sits at or above this bar's open: the bar
-                    # opened through it, so it fills at the open like any gap (never above the high)
-                    close_all_nb(st, o[j], stop_reason, j, fee, slip, record, log)
-                    in_pos = False
-        pxe, pye, pxx, pyx = xe, ye, xx, yx
+            else:
+                sl_level = -inf
+            stop, stop_reason = stop_nb(sl_level, False, entry_price, be_off, peak, trail_frac, trail_atr, atr[j - 1])
+            if check_entry and o[j] <= stop:
+                # a stop closer than the entry slippage sits at or above this bar's open: the bar
+                # opened through it, so it fills at the open like any gap (never above the high)
+                pos = close_all_nb(pos, o[j], stop_reason, j, n_trades, fee, slip, record, log)
+                in_pos = False
+        else:
+            # ------- quiet bars: nothing can fill before the next exit signal, the maximum hold or
+            # the last bar (which closes the position), while the bar stays between stop and target -------
+            quiet_end = min(j1, n - 1)
+            if max_hold > 0:
+                quiet_end = min(quiet_end, entry_bar + max_hold)
+            if use_exit:
+                if next_exit < j:
+                    # the next exit signal: the exit rule on the close of bar t-1 and the entry rule not
+                    t = j
+                    px, py = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, t - 2) if t >= 2 else (nan, nan)
+                    while t < j1:
+                        x, y = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, np.uint64(t - 1))
+                        if _holds(x_rt, px, py, x, y):
+                            pe_x, pe_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t - 2) if t >= 2 else (nan, nan)
+                            e_x, e_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t - 1)
+                            if not _holds(e_rt, pe_x, pe_y, e_x, e_y):
+                                break
+                        px, py = x, y
+                        t += 1
+                    next_exit = t
+                quiet_end = min(quiet_end, next_exit)
+            breakeven = use_be and next_tp >= 1  # TP1 filled before this bar
+            stop, stop_reason = stop_nb(sl_level, breakeven, entry_price, be_off, peak, trail_frac, trail_atr,
+                                        atr[j - 1])
+            while j < quiet_end:
+                u = np.uint64(j)  # j ≥ 1: an unsigned index
+                if o[u] <= stop or o[u] >= tp_next or l[u] <= stop or h[u] >= tp_next:
+                    break
+                if has_trail:
+                    peak = max(peak, h[u])
+                eq = pos.cash_quote + pos.remaining_base * c[u]
+                if record:
+                    eq_out[u] = eq
+                run = position_bar_nb(run, eq, True, False)  # j > entry bar ≥ first_bar
+                j += 1
+                if has_trail:
+                    stop, stop_reason = stop_nb(sl_level, breakeven, entry_price, be_off, peak, trail_frac,
+                                                trail_atr, atr[j - 1])
+            if j >= j1:
+                break
+            # ---------------- at the open, in a position ----------------
+            # the stop for this whole bar (from stop_nb above): highest of stop-loss, breakeven, trail
+            if o[j] <= stop:
+                pos = close_all_nb(pos, o[j], stop_reason, j, n_trades, fee, slip, record, log)
+            else:
+                if o[j] >= tp_next:
+                    pos, next_tp, tp_next = fill_targets_nb(pos, o[j], True, next_tp, tp_next, entry_price, qty,
+                                                            ladder, lot, j, n_trades, fee, slip, record, log)
+                if pos.remaining_base > 0.0:
+                    if use_exit and j == next_exit:
+                        pos = close_all_nb(pos, o[j], EXIT_SIGNAL, j, n_trades, fee, slip, record, log)
+                    elif max_hold > 0 and j - entry_bar >= max_hold:
+                        pos = close_all_nb(pos, o[j], EXIT_TIME, j, n_trades, fee, slip, record, log)
+            if pos.remaining_base <= 0.0:
+                in_pos = False
         # ---------------- inside the bar ----------------
-        if in_pos and (check_entry or not entered):
+        if in_pos and (held or check_entry):
             s_hit = l[j] <= stop
             t_hit = h[j] >= tp_next
             if s_hit and t_hit:
@@ -272,27 +314,28 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                         if so <= stop:
                             if first == 0:
                                 first = 2
-                            close_all_nb(st, so, stop_reason, j, fee, slip, record, log)
+                            pos = close_all_nb(pos, so, stop_reason, j, n_trades, fee, slip, record, log)
                             break
                         if first == 0 and so >= tp_next:
                             first = 1
-                        next_tp, tp_next = fill_targets_nb(st, so, True, next_tp, tp_next, ladder, lot, j, fee,
-                                                           slip, record, log)
-                        if st["remaining_base"] <= 0.0:
+                        pos, next_tp, tp_next = fill_targets_nb(pos, so, True, next_tp, tp_next, entry_price, qty,
+                                                                ladder, lot, j, n_trades, fee, slip, record, log)
+                        if pos.remaining_base <= 0.0:
                             break
                         s2 = lo_l[k] <= stop
                         t2 = lo_h[k] >= tp_next
                         if s2:
                             if first == 0:
                                 first = 3 if t2 else 2
-                            close_all_nb(st, stop, stop_reason, j, fee, slip, record, log)
+                            pos = close_all_nb(pos, stop, stop_reason, j, n_trades, fee, slip, record, log)
                             break
                         if t2:
                             if first == 0:
                                 first = 1
-                            next_tp, tp_next = fill_targets_nb(st, lo_h[k], False, next_tp, tp_next, ladder,
-                                                               lot, j, fee, slip, record, log)
-                            if st["remaining_base"] <= 0.0:
+                            pos, next_tp, tp_next = fill_targets_nb(pos, lo_h[k], False, next_tp, tp_next,
+                                                                    entry_price, qty, ladder, lot, j, n_trades, fee,
+                                                                    slip, record, log)
+                            if pos.remaining_base <= 0.0:
                                 break
                 if first == 1:
                     amb_t += 1
@@ -300,86 +343,75 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                     amb_s += 1
                 else:
                     amb_u += 1
-                if st["remaining_base"] > 0.0 and first != 1:
+                if pos.remaining_base > 0.0 and first != 1:
                     # not resolved by lower candles (or none): the stop is assumed to come first
-                    close_all_nb(st, stop, stop_reason, j, fee, slip, record, log)
+                    pos = close_all_nb(pos, stop, stop_reason, j, n_trades, fee, slip, record, log)
             elif s_hit:
-                close_all_nb(st, stop, stop_reason, j, fee, slip, record, log)
+                pos = close_all_nb(pos, stop, stop_reason, j, n_trades, fee, slip, record, log)
             elif t_hit:
-                next_tp, tp_next = fill_targets_nb(st, h[j], False, next_tp, tp_next, ladder, lot, j, fee, slip,
-                                                   record, log)
-            if st["remaining_base"] <= 0.0:
+                pos, next_tp, tp_next = fill_targets_nb(pos, h[j], False, next_tp, tp_next, entry_price, qty, ladder,
+                                                        lot, j, n_trades, fee, slip, record, log)
+            if pos.remaining_base <= 0.0:
                 in_pos = False
         # ---------------- at the close ----------------
         if in_pos and j == n - 1:
-            close_all_nb(st, c[j], EXIT_END, j, fee, slip, record, log)
+            pos = close_all_nb(pos, c[j], EXIT_END, j, n_trades, fee, slip, record, log)
             in_pos = False
-        if (held or entered) and not in_pos:
+        if not in_pos:
             # the trade closed in this bar: book it
-            cost = st["qty_base"] * st["entry_price"] + st["entry_fee_quote"]
-            pnl = st["proceeds_quote"] - cost
-            n_trades += 1
+            cost = qty * entry_price + entry_fee
+            pnl = pos.proceeds_quote - cost
             if pnl > 0.0:
                 n_wins += 1
                 gross_profit += pnl
             elif pnl < 0.0:
                 gross_loss -= pnl
-            sum_ret += pnl / (st["qty_base"] * st["entry_price"]) * 100.0
+            sum_ret += pnl / (qty * entry_price) * 100.0
             if record:
-                t = st["n_trades"]
-                log.entry_bar[t] = entry_bar
-                log.entry_price[t] = st["entry_price"]
-                log.qty[t] = st["qty_base"]
-                log.entry_fee[t] = st["entry_fee_quote"]
-                log.exit_bar[t] = j
-                log.pnl[t] = pnl
-                log.fees[t] = st["fees_quote"]
-            st["n_trades"] += 1
-            st["remaining_base"] = 0.0
-        if held or entered:
-            exposure += 1
-            if has_trail and in_pos:
-                peak = max(peak, h[j])
-            eq = st["cash_quote"] + st["remaining_base"] * c[j]
-        else:
-            eq = prev_eq
-        flat_prev_close = not in_pos
+                log.entry_bar[n_trades] = entry_bar
+                log.entry_price[n_trades] = entry_price
+                log.qty[n_trades] = qty
+                log.entry_fee[n_trades] = entry_fee
+                log.exit_bar[n_trades] = j
+                log.pnl[n_trades] = pnl
+                log.fees[n_trades] = pos.fees_quote
+            n_trades += 1
+        if has_trail and in_pos:
+            peak = max(peak, h[j])
+        eq = pos.cash_quote + pos.remaining_base * c[j]
         if record:
             eq_out[j] = eq
-        if j > first_bar:
-            if eq != prev_eq:
-                r = eq / prev_eq - 1.0
-                ret_sum += r
-                ret_sumsq += r * r
-            n_ret += 1
-        # drawdown of the bar-close equity curve, which starts at the close of first_bar (DESIGN.md);
-        # equal to the initial cash there unless a window enters at its first open
-        peak_eq = eq if j == first_bar else max(peak_eq, eq)
-        if peak_eq - eq > max_dd * peak_eq:
-            max_dd = (peak_eq - eq) / peak_eq
-        prev_eq = eq
+        run = position_bar_nb(run, eq, j > first_bar, j == first_bar)
+        j += 1
 
+    st["cash_quote"] = pos.cash_quote
+    st["remaining_base"] = pos.remaining_base
+    st["proceeds_quote"] = pos.proceeds_quote
+    st["fees_quote"] = pos.fees_quote
+    st["n_legs"] = pos.n_legs
+    st["n_trades"] = n_trades
+    st["qty_base"] = qty
+    st["entry_price"] = entry_price
+    st["entry_fee_quote"] = entry_fee
     st["in_position"] = in_pos
     st["entry_bar"] = entry_bar
     st["next_tp"] = next_tp
     st["tp_next_level"] = tp_next
     st["stop_loss"] = sl_level
     st["peak_price"] = peak
-    st["flat_at_prev_close"] = flat_prev_close
-    st["prev_equity_quote"] = prev_eq
-    st["peak_equity_quote"] = peak_eq
-    st["prev_entry_x"], st["prev_entry_y"], st["prev_exit_x"], st["prev_exit_y"] = pxe, pye, pxx, pyx
+    st["prev_equity_quote"] = run.prev_equity
+    st["peak_equity_quote"] = run.peak_equity
     stats["n_trades"] = n_trades
     stats["n_wins"] = n_wins
     stats["gross_profit_quote"] = gross_profit
     stats["gross_loss_quote"] = gross_loss
     stats["sum_return_pct"] = sum_ret
-    stats["max_drawdown_frac"] = max_dd
-    stats["return_sum"] = ret_sum
-    stats["return_sumsq"] = ret_sumsq
-    stats["n_returns"] = n_ret
-    stats["exposure_bars"] = exposure
-    stats["final_equity_quote"] = prev_eq
+    stats["max_drawdown_frac"] = run.max_drawdown
+    stats["return_sum"] = run.return_sum
+    stats["return_sumsq"] = run.return_sumsq
+    stats["n_returns"] = run.n_returns
+    stats["exposure_bars"] = run.exposure_bars
+    stats["final_equity_quote"] = run.prev_equity
     stats["n_ambiguous"] = n_amb
     stats["n_target_first"] = amb_t
     stats["n_stop_first"] = amb_s
@@ -387,4 +419,4 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     stats["n_rejected"] = n_rej
     stats["last_reject"] = last_rej
     stats["n_bars"] = n - first_bar
-    return st["n_trades"], st["n_legs"]
+    return n_trades, pos.n_legs, j1 if not full else j

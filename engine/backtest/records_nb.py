@@ -108,13 +108,8 @@ state_dt = np.dtype([
     ("tp_next_level", np.float64),          # its price (inf when none is left)
     ("stop_loss", np.float64),              # the stop-loss price set at the entry (-inf = none)
     ("peak_price", np.float64),             # highest high since entry, before the current bar
-    ("flat_at_prev_close", np.bool_),       # flat at the close of the previous bar
     ("prev_equity_quote", np.float64),      # equity at the previous close
     ("peak_equity_quote", np.float64),      # running peak of the bar-close equity
-    ("prev_entry_x", np.float64),           # the rules' line values on the bar before the signal
-    ("prev_entry_y", np.float64),           # bar (for crossovers)
-    ("prev_exit_x", np.float64),
-    ("prev_exit_y", np.float64),
 ], align=True)
 
 #: The streaming statistics of one run (:func:`engine.backtest.metrics.metrics_from_stats` reads
@@ -235,23 +230,21 @@ class TradeLog(NamedTuple):
 
 
 @nb.njit(cache=True, nogil=True)
-def new_log_nb(n_bars: int, n_tp: int) -> TradeLog:
-    """Return a :class:`TradeLog` with room for every trade and leg of `n_bars` bars.
+def new_log_nb(n_bars: int, trade_cap: int, n_tp: int) -> TradeLog:
+    """Return a :class:`TradeLog` with room for `trade_cap` trades and their legs.
 
-    At most one entry per bar, so ``n_bars + 1`` trades and ``(n_bars + 1) × (n_tp + 1)`` legs;
-    ``np.empty`` maps pages lazily, so only the rows written cost memory.
+    A trade has at most ``n_tp + 1`` legs (each ladder step, then the rest), so the legs get
+    ``trade_cap × (n_tp + 1)`` rows; ``equity`` has `n_bars`. :func:`grow_log_nb` makes room for more.
     """
-    cap = n_bars + 1
-    n_leg_cap = cap * (n_tp + 1)
-    # allocated in the order of the kernel before the records (equity, trades, legs): see simulate_nb
+    n_leg_cap = trade_cap * (n_tp + 1)
     equity = np.empty(n_bars)
-    entry_bar = np.empty(cap, dtype=np.int64)
-    entry_price = np.empty(cap)
-    qty = np.empty(cap)
-    entry_fee = np.empty(cap)
-    exit_bar = np.empty(cap, dtype=np.int64)
-    pnl = np.empty(cap)
-    fees = np.empty(cap)
+    entry_bar = np.empty(trade_cap, dtype=np.int64)
+    entry_price = np.empty(trade_cap)
+    qty = np.empty(trade_cap)
+    entry_fee = np.empty(trade_cap)
+    exit_bar = np.empty(trade_cap, dtype=np.int64)
+    pnl = np.empty(trade_cap)
+    fees = np.empty(trade_cap)
     leg_trade = np.empty(n_leg_cap, dtype=np.int64)
     leg_bar = np.empty(n_leg_cap, dtype=np.int64)
     leg_price = np.empty(n_leg_cap)
@@ -260,6 +253,27 @@ def new_log_nb(n_bars: int, n_tp: int) -> TradeLog:
     leg_reason = np.empty(n_leg_cap, dtype=np.int64)
     return TradeLog(entry_bar, entry_price, qty, entry_fee, exit_bar, pnl, fees, leg_trade, leg_bar, leg_price,
                     leg_qty, leg_fee, leg_reason, equity)
+
+
+@nb.njit(cache=True, nogil=True)
+def _grown(a, n_used, cap):
+    out = np.empty(cap, dtype=a.dtype)
+    out[:n_used] = a[:n_used]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def grow_log_nb(log: TradeLog, n_trades: int, n_legs: int) -> TradeLog:
+    """Return `log` with twice the room for trades and legs: the rows in use (`n_trades`,
+    `n_legs`) copied, the same ``equity`` array."""
+    tc = 2 * log.entry_bar.shape[0]
+    lc = 2 * log.leg_bar.shape[0]
+    return TradeLog(_grown(log.entry_bar, n_trades, tc), _grown(log.entry_price, n_trades, tc),
+                    _grown(log.qty, n_trades, tc), _grown(log.entry_fee, n_trades, tc),
+                    _grown(log.exit_bar, n_trades, tc), _grown(log.pnl, n_trades, tc), _grown(log.fees, n_trades, tc),
+                    _grown(log.leg_trade, n_legs, lc), _grown(log.leg_bar, n_legs, lc),
+                    _grown(log.leg_price, n_legs, lc), _grown(log.leg_qty, n_legs, lc),
+                    _grown(log.leg_fee, n_legs, lc), _grown(log.leg_reason, n_legs, lc), log.equity)
 
 
 @nb.njit(cache=True, nogil=True)

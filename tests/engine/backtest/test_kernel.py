@@ -389,6 +389,29 @@ def test_kernel_matches_reference_and_invariants(case):
     np.testing.assert_allclose(ref.equity, np.array(ref.cash) + np.array(ref.position) * close, rtol=1e-12)
 
 
+def test_trade_log_grows_past_its_first_room():
+    # simulate_nb starts with room for 1024 + n/32 trades and grows when an entry would not fit:
+    # 3,000 bars with an entry signal on most bars and a one-bar hold make ~1,400 trades (room
+    # 1,117 at first), each with up to three legs; every trade and leg still matches the reference
+    rng = np.random.default_rng(11)
+    n = 3000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    op = np.r_[100.0, close[:-1]]
+    high = np.maximum(op, close) * 1.002
+    low = np.minimum(op, close) * 0.998
+    entries = rng.random(n) < 0.9
+    plan = ExitPlan.only(tp_ladder="0.1:50,0.15:50", sl_pct=-0.2, max_hold_bars=1)
+    f, atr = kernel_run(op, high, low, close, entries, np.zeros(n, bool), plan, Costs(10, 2), None)
+    ref = reference_backtest(op, high, low, close, entries, np.zeros(n, bool), plan, Costs(10, 2), cash=1000.0,
+                             atr=atr)
+    assert len(f.entry_bar) == len(ref.trades) > 1024 + n // 32
+    assert f.entry_bar.tolist() == [tr.entry_bar for tr in ref.trades]
+    assert f.pnl.tolist() == pytest.approx([tr.pnl for tr in ref.trades], rel=1e-9, abs=1e-9)
+    assert f.leg_bar.tolist() == [g.bar for tr in ref.trades for g in tr.legs]
+    assert f.leg_trade.tolist() == [g.trade for tr in ref.trades for g in tr.legs]
+    np.testing.assert_allclose(f.equity, ref.equity, rtol=1e-9)
+
+
 @settings(max_examples=60, deadline=None)
 @given(scenarios(), st.sampled_from([1.0, 10.0, 50.0]))
 def test_costs_never_increase_profit(case, extra_fee_bps):
