@@ -40,7 +40,7 @@ from engine.backtest.fills_nb import Position, close_all_nb, fill_targets_nb, st
 from engine.backtest.records_nb import (
     EXIT_END, EXIT_SIGNAL, EXIT_SL, EXIT_TIME, REJECT_BELOW_LOT, REJECT_NO_CASH, Bars, Ladder, Lower, TradeLog,
 )
-from engine.strategy.rules_nb import _holds, _value, rule_terms_nb
+from engine.strategy.rules_nb import _first_holds, _holds, _value, rule_terms_nb
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -187,38 +187,39 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                 j = j1  # an entry rule that never fires
             px, py = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, j - 2) if j >= 2 else (nan, nan)
             while j < j1:
-                # the entry rule on the close of bar j-1 (j ≥ 1: an unsigned index)
-                x, y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, np.uint64(j - 1))
-                if _holds(e_rt, px, py, x, y):
-                    if record and (n_trades >= trade_cap or pos.n_legs + n_tp + 1 > leg_cap):
-                        full = True  # no room for this trade and its legs: stop before its bar
-                        break
-                    # the entry at the open of bar j (flat at the close of bar j-1)
-                    price = o[j] * (1.0 + slip)
-                    cash = pos.cash_quote
-                    spend = min(cash, stake)
-                    q = spend / (price * (1.0 + fee)) if cash > 0.0 else 0.0
-                    if lot > 0.0:
-                        q = math.floor(q / lot + 1e-9) * lot
-                        if q * price * (1.0 + fee) > spend:
-                            q -= lot
-                    if cash <= 0.0:
-                        n_rej += 1
-                        last_rej = REJECT_NO_CASH
-                    elif q <= 0.0:
-                        n_rej += 1
-                        last_rej = REJECT_BELOW_LOT
-                    else:
-                        f = q * price * fee
-                        pos = Position(cash - q * price - f, q, 0.0, f, pos.n_legs)
-                        qty = q
-                        entry_price = price
-                        entry_fee = f
-                        in_pos = True
-                        entry_bar = j
-                        break
-                    # refused: the bar stays flat
-                px, py = x, y
+                # the next bar whose signal bar (the one before) the entry rule holds on
+                j = _first_holds(e_rt, e_xa, e_xb, e_ya, e_yb, px, py, j - 1, j1 - 1) + 1
+                if j >= j1:
+                    break
+                if record and (n_trades >= trade_cap or pos.n_legs + n_tp + 1 > leg_cap):
+                    full = True  # no room for this trade and its legs: stop before its bar
+                    break
+                # the entry at the open of bar j (flat at the close of bar j-1)
+                price = o[j] * (1.0 + slip)
+                cash = pos.cash_quote
+                spend = min(cash, stake)
+                q = spend / (price * (1.0 + fee)) if cash > 0.0 else 0.0
+                if lot > 0.0:
+                    q = math.floor(q / lot + 1e-9) * lot
+                    if q * price * (1.0 + fee) > spend:
+                        q -= lot
+                if cash <= 0.0:
+                    n_rej += 1
+                    last_rej = REJECT_NO_CASH
+                elif q <= 0.0:
+                    n_rej += 1
+                    last_rej = REJECT_BELOW_LOT
+                else:
+                    f = q * price * fee
+                    pos = Position(cash - q * price - f, q, 0.0, f, pos.n_legs)
+                    qty = q
+                    entry_price = price
+                    entry_fee = f
+                    in_pos = True
+                    entry_bar = j
+                    break
+                # refused: the bar stays flat; the scan goes on from the next one
+                px, py = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, j - 1)
                 j += 1
             # bars jf … j-1 were flat: equity unchanged, so each return after first_bar is 0 (counted only)
             if record:
@@ -253,19 +254,20 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                 quiet_end = min(quiet_end, entry_bar + max_hold)
             if use_exit:
                 if next_exit < j:
-                    # the next exit signal: the exit rule on the close of bar t-1 and the entry rule not
-                    t = j
-                    px, py = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, t - 2) if t >= 2 else (nan, nan)
-                    while t < j1:
-                        x, y = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, np.uint64(t - 1))
-                        if _holds(x_rt, px, py, x, y):
-                            pe_x, pe_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t - 2) if t >= 2 else (nan, nan)
-                            e_x, e_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t - 1)
-                            if not _holds(e_rt, pe_x, pe_y, e_x, e_y):
-                                break
-                        px, py = x, y
+                    # the next exit signal: the exit rule holds on its signal bar t and the entry rule not
+                    t = j - 1
+                    px, py = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, t - 1) if t >= 1 else (nan, nan)
+                    while True:
+                        t = _first_holds(x_rt, x_xa, x_xb, x_ya, x_yb, px, py, t, j1 - 1)
+                        if t >= j1 - 1:
+                            break
+                        pe_x, pe_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t - 1) if t >= 1 else (nan, nan)
+                        e_x, e_y = _xy(e_rt, e_xa, e_xb, e_ya, e_yb, t)
+                        if not _holds(e_rt, pe_x, pe_y, e_x, e_y):
+                            break
+                        px, py = _xy(x_rt, x_xa, x_xb, x_ya, x_yb, t)
                         t += 1
-                    next_exit = t
+                    next_exit = t + 1
                 quiet_end = min(quiet_end, next_exit)
             breakeven = use_be and next_tp >= 1  # TP1 filled before this bar
             stop, stop_reason = stop_nb(sl_level, breakeven, entry_price, be_off, peak, trail_frac, trail_atr,

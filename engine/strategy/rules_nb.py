@@ -62,6 +62,42 @@ def _holds(rt, px, py, x, y):
     return rt[0] and (not rt[1] or px < py) and x > y
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _first_holds(rt, xa, xb, ya, yb, px, py, t0, t1):
+    # the first bar t in t0 … t1-1 (t0 ≥ 0) on whose close decoded rule rt holds (rows xa, xb, ya,
+    # yb as _value; px, py its lines on bar t0-1), else t1. A rule over rows and constants only
+    # (most entry sets) runs a loop without a kind switch: a constant reads row 0 at bar 0 (step
+    # 0), which is 0, so xa[t·0] + c is c
+    if not rt[0]:
+        return t1
+    cross = rt[1]
+    x_kind, xk, xc, y_kind, yk, yc = rt[2], rt[5], rt[6], rt[7], rt[10], rt[11]
+    t = t0
+    if x_kind <= LINE_ROW and y_kind <= LINE_ROW:
+        sx = np.uint64(x_kind == LINE_ROW)
+        sy = np.uint64(y_kind == LINE_ROW)
+        while t < t1:
+            u = np.uint64(t)
+            x = xa[u * sx] + xc
+            y = ya[u * sy] + yc
+            if (not cross or px < py) and x > y:
+                return t
+            px = x
+            py = y
+            t += 1
+        return t1
+    while t < t1:
+        u = np.uint64(t)
+        x = _value(x_kind, xa, xb, xk, xc, u)
+        y = _value(y_kind, ya, yb, yk, yc, u)
+        if _holds(rt, px, py, x, y):
+            return t
+        px = x
+        py = y
+        t += 1
+    return t1
+
+
 @nb.njit(cache=True, nogil=True)
 def rule_at_nb(lines: FloatArray, r: FloatArray, t: int) -> bool:
     """Return whether rule `r` (see :mod:`engine.strategy.signals`) holds on the close of bar `t`.
