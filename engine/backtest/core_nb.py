@@ -223,8 +223,7 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                 j += 1
             # bars jf … j-1 were flat: equity unchanged, so each return after first_bar is 0 (counted only)
             if record:
-                for k in range(jf, j):
-                    eq_out[k] = run.prev_equity
+                eq_out[jf:j] = run.prev_equity  # (a slice: an indexed loop would scatter, index by index)
             run = Running(run.prev_equity, run.peak_equity, run.max_drawdown, run.return_sum, run.return_sumsq,
                           run.n_returns + max(0, j - max(jf, first_bar + 1)), run.exposure_bars)
             if not in_pos:
