@@ -71,7 +71,7 @@ def init_state_nb(st: np.void, account: np.void) -> None:
     st["peak_equity_quote"] = cash
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _xy(rt, xa, xb, ya, yb, t):
     # the lines x, y of decoded rule rt (rows xa, xb, ya, yb) on the close of bar t ≥ 0
     return _value(rt[2], xa, xb, rt[5], rt[6], t), _value(rt[7], ya, yb, rt[10], rt[11], t)
@@ -137,6 +137,11 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     has_lower = lo_start.shape[0] == n
     inf = np.inf
     nan = np.nan
+    # the fill helpers get plain flags and codes, not literal ones, so numba compiles one version of
+    # each (per `record`, which must stay literal there: its log writes decide whether LLVM inlines
+    # them) instead of one per literal value
+    at_open, at_level = np.bool_(True), np.bool_(False)
+    code_signal, code_time, code_end = np.int64(EXIT_SIGNAL), np.int64(EXIT_TIME), np.int64(EXIT_END)
     e_rt = rule_terms_nb(er)
     x_rt = rule_terms_nb(xr)
     # the rows each rule reads (row 0 where a term has none: never read)
@@ -293,13 +298,13 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                 pos = close_all_nb(pos, o[j], stop_reason, j, n_trades, fee, slip, record, log)
             else:
                 if o[j] >= tp_next:
-                    pos, next_tp, tp_next = fill_targets_nb(pos, o[j], True, next_tp, tp_next, entry_price, qty,
+                    pos, next_tp, tp_next = fill_targets_nb(pos, o[j], at_open, next_tp, tp_next, entry_price, qty,
                                                             ladder, lot, j, n_trades, fee, slip, record, log)
                 if pos.remaining_base > 0.0:
                     if use_exit and j == next_exit:
-                        pos = close_all_nb(pos, o[j], EXIT_SIGNAL, j, n_trades, fee, slip, record, log)
+                        pos = close_all_nb(pos, o[j], code_signal, j, n_trades, fee, slip, record, log)
                     elif max_hold > 0 and j - entry_bar >= max_hold:
-                        pos = close_all_nb(pos, o[j], EXIT_TIME, j, n_trades, fee, slip, record, log)
+                        pos = close_all_nb(pos, o[j], code_time, j, n_trades, fee, slip, record, log)
             if pos.remaining_base <= 0.0:
                 in_pos = False
         # ---------------- inside the bar ----------------
@@ -319,7 +324,7 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                             break
                         if first == 0 and so >= tp_next:
                             first = 1
-                        pos, next_tp, tp_next = fill_targets_nb(pos, so, True, next_tp, tp_next, entry_price, qty,
+                        pos, next_tp, tp_next = fill_targets_nb(pos, so, at_open, next_tp, tp_next, entry_price, qty,
                                                                 ladder, lot, j, n_trades, fee, slip, record, log)
                         if pos.remaining_base <= 0.0:
                             break
@@ -333,7 +338,7 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
                         if t2:
                             if first == 0:
                                 first = 1
-                            pos, next_tp, tp_next = fill_targets_nb(pos, lo_h[k], False, next_tp, tp_next,
+                            pos, next_tp, tp_next = fill_targets_nb(pos, lo_h[k], at_level, next_tp, tp_next,
                                                                     entry_price, qty, ladder, lot, j, n_trades, fee,
                                                                     slip, record, log)
                             if pos.remaining_base <= 0.0:
@@ -350,13 +355,13 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
             elif s_hit:
                 pos = close_all_nb(pos, stop, stop_reason, j, n_trades, fee, slip, record, log)
             elif t_hit:
-                pos, next_tp, tp_next = fill_targets_nb(pos, h[j], False, next_tp, tp_next, entry_price, qty, ladder,
+                pos, next_tp, tp_next = fill_targets_nb(pos, h[j], at_level, next_tp, tp_next, entry_price, qty, ladder,
                                                         lot, j, n_trades, fee, slip, record, log)
             if pos.remaining_base <= 0.0:
                 in_pos = False
         # ---------------- at the close ----------------
         if in_pos and j == n - 1:
-            pos = close_all_nb(pos, c[j], EXIT_END, j, n_trades, fee, slip, record, log)
+            pos = close_all_nb(pos, c[j], code_end, j, n_trades, fee, slip, record, log)
             in_pos = False
         if not in_pos:
             # the trade closed in this bar: book it

@@ -258,7 +258,8 @@ def new_log_nb(n_bars: int, trade_cap: int, n_tp: int) -> TradeLog:
 @nb.njit(cache=True, nogil=True)
 def _grown(a, n_used, cap):
     out = np.empty(cap, dtype=a.dtype)
-    out[:n_used] = a[:n_used]
+    for i in range(n_used):  # (a loop: a slice assignment takes seconds to compile)
+        out[i] = a[i]
     return out
 
 

@@ -42,7 +42,7 @@ def rule_terms_nb(r: FloatArray) -> tuple[bool, bool, int, int, int, float, floa
     return mode != 0, mode == 1 or mode == 2, x_kind, xa, xb, xk, xc, y_kind, ya, yb, yk, yc
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _value(kind, ra, rb, k, c, t):
     # one line of a decoded rule at bar t ≥ 0 (rows ra = lines[a], rb = lines[b]); an unsigned t
     # spares numba's negative-index check
@@ -55,7 +55,7 @@ def _value(kind, ra, rb, k, c, t):
     return ra[t] + k * rb[t] + c
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _holds(rt, px, py, x, y):
     # the one definition of the rule modes, for a decoded rule on line values already computed
     # (bar t−1: px, py; bar t: x, y); NaN compares false, so no rule holds in a warm-up
