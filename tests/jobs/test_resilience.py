@@ -262,7 +262,7 @@ def test_the_quickstart_leaves_the_checkout_clean(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--once: the server stopped with this command" in out.stdout and "file://" in out.stdout
-    assert "compiling simulation kernels once, about a minute" in out.stderr  # a fresh clone says why it is quiet
+    assert "compiling simulation kernels once, about half a minute" in out.stderr  # a fresh clone says why it is quiet
     assert (clone / "engine" / "config" / "strategies.yml").exists()
     assert subprocess.run(["git", "-C", str(clone), "status", "--porcelain"], capture_output=True,
                           text=True).stdout == ""
