@@ -250,7 +250,7 @@ def paper_trade(candles: pd.DataFrame, spec: PaperSpec, *, tunables: Tunables, a
 
     executor, events, blocked = DryRunExecutor(), [], {}
     n_intents = n_blocked = 0
-    book, dirty = None, True
+    last, book, dirty = None, None, True
     cls = intent_class(spec.signal)
 
     def add(ts: int, phase: str, kind: str, data: Mapping[str, Any]) -> None:
@@ -259,7 +259,8 @@ def paper_trade(candles: pd.DataFrame, spec: PaperSpec, *, tunables: Tunables, a
     for t in np.flatnonzero(entries[first:] | exits[first:]) + first:
         t = int(t)
         if dirty:
-            book, dirty = _Book(run()), False
+            last = run()
+            book, dirty = _Book(last), False
         k = book.open_at(t)
         side = "buy" if entries[t] else "sell"
         if side == "sell" and k is None:
@@ -299,7 +300,8 @@ def paper_trade(candles: pd.DataFrame, spec: PaperSpec, *, tunables: Tunables, a
         add(ts, "order", "order", {**rec.to_json(), "notional_quote": order.notional_quote})
         (allow_e if side == "buy" else allow_x)[t] = True
         dirty = True
-    result = run()  # every allowed signal: the paper trades
+    # every allowed signal: the paper trades (the last book's run when nothing was allowed since)
+    result = run() if dirty or last is None else last
     _fill_events(result, spec, plan, market, frame, opens, tf_ms, add, executor)
     events.sort(key=lambda e: e[:3])
     return PaperResult(spec, account, result, tuple(e[3] for e in events), n_intents, n_blocked, dict(blocked), first)
