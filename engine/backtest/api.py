@@ -12,6 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.backtest import kernel_nb as sim
-from engine.backtest.inputs import KernelInputs, check_candles, kernel_inputs
+from engine.backtest.inputs import CheckedCandles, KernelInputs, check_candles, kernel_inputs
 from engine.backtest import metrics
 from engine.backtest.records_nb import CODE_NAMES, MAX_TP_STEPS, code_name
 from engine.data.candles import index_ms
@@ -61,7 +62,7 @@ def reason_name(code: int) -> str:
     return code_name(code)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BacktestResult:
     """Result of one backtest.
 
@@ -87,13 +88,16 @@ class BacktestResult:
         (stop assumed first), ``lower_timeframe_used`` (bool).
     n_rejected : int
         Entry signals refused by the simulator; ``reject_reason`` says why (last one).
+    fills : Fills
+        The kernel's arrays (bar numbers relative to the first bar of the result), from which
+        ``trades``, ``legs`` and ``equity`` are built on first use: a search that only needs the
+        metrics and the equity values never pays for the frames.
     """
 
     metrics: dict[str, float]
-    trades: pd.DataFrame
-    legs: pd.DataFrame
-    equity: pd.Series
-    ambiguity: dict[str, Any]
+    fills: sim.Fills = field(repr=False)
+    index: pd.DatetimeIndex = field(repr=False)
+    ambiguity: dict[str, Any] = field(default_factory=dict)
     n_rejected: int = 0
     reject_reason: str | None = None
     signal: str = ""
@@ -102,6 +106,30 @@ class BacktestResult:
     exit_plan: ExitPlan | None = None
     costs: Costs | None = None
     initial_cash_quote: float = 10_000.0
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """The round trips, columns :data:`TRADE_COLUMNS` (built from ``fills`` on first use)."""
+        return _trades_frame(self.fills, self.index, self._reason_names)
+
+    @cached_property
+    def legs(self) -> pd.DataFrame:
+        """The exit fills, columns :data:`LEG_COLUMNS` (built from ``fills`` on first use)."""
+        f, index = self.fills, self.index
+        return pd.DataFrame({
+            "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": index_ms(index[f.leg_bar]),
+            "bar": f.leg_bar, "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee,
+            "reason": self._reason_names,
+        }, columns=list(LEG_COLUMNS))
+
+    @cached_property
+    def equity(self) -> pd.Series:
+        """Equity in quote at each bar close, indexed by the candles' open times."""
+        return pd.Series(self.fills.equity, index=self.index, name="equity_quote", copy=False)
+
+    @cached_property
+    def _reason_names(self) -> npt.NDArray[np.object_]:
+        return _reason_names(self.fills.leg_reason)
 
     def fills_frame(self) -> pd.DataFrame:
         """Return one row per exit leg with its trade's entry: columns :data:`FILL_COLUMNS`.
@@ -153,7 +181,8 @@ def _check_common(exit_plan: ExitPlan, costs: Costs, timeframe: str, initial_cas
     return periods_per_year(timeframe)
 
 
-def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_plan: ExitPlan, costs: Costs, *,
+def run_backtest(candles: pd.DataFrame | CheckedCandles, signal: str, params: dict | None, exit_plan: ExitPlan,
+                 costs: Costs, *,
                  timeframe: str, initial_cash_quote: float = 10_000.0,
                  lower_candles: pd.DataFrame | None = None, start_bar: int = 0,
                  stake_quote: float | None = None) -> BacktestResult:
@@ -161,9 +190,11 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
 
     Parameters
     ----------
-    candles : DataFrame
+    candles : DataFrame or CheckedCandles
         Candles in memory (contracts): UTC DatetimeIndex of open times, float64 open high low
-        close (volume unused), ascending, unique, closed candles only.
+        close (volume unused), ascending, unique, closed candles only; or candles checked once
+        by :func:`engine.backtest.inputs.prepare_candles` (not checked again, their lower-timeframe
+        map used instead of `lower_candles`).
     signal : str
         Entry set name in :data:`engine.strategy.signals.SIGNALS` (e.g. ``"sma_cross"``).
     params : dict or None
@@ -209,8 +240,8 @@ def run_backtest(candles: pd.DataFrame, signal: str, params: dict | None, exit_p
                 lower_candles, signal, params, int(start_bar), stake_quote)
 
 
-def run_signals(candles: pd.DataFrame, entries: npt.ArrayLike, exits: npt.ArrayLike, exit_plan: ExitPlan,
-                costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
+def run_signals(candles: pd.DataFrame | CheckedCandles, entries: npt.ArrayLike, exits: npt.ArrayLike,
+                exit_plan: ExitPlan, costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
                 lower_candles: pd.DataFrame | None = None, stake_quote: float | None = None) -> BacktestResult:
     """Backtest precomputed signals (e.g. from a notebook) with the same kernel as :func:`run_backtest`.
 
@@ -248,7 +279,8 @@ def _run(candles, bars, lines, entry_rule, exit_rule, exit_plan, costs, timefram
     if start_bar:  # bar numbers relative to the window
         fills = fills._replace(entry_bar=fills.entry_bar - start_bar, exit_bar=fills.exit_bar - start_bar,
                                leg_bar=fills.leg_bar - start_bar)
-    result = _result_from_fills(fills, candles.index[start_bar:], ppy, initial_cash_quote, lower_candles is not None,
+    used_lower = candles.has_lower if isinstance(candles, CheckedCandles) else lower_candles is not None
+    result = _result_from_fills(fills, candles.index[start_bar:], ppy, initial_cash_quote, used_lower,
                                 signal=signal, params=params, timeframe=timeframe, exit_plan=exit_plan, costs=costs)
     logger.debug("%s %s %s: %d bars, %d trades, return %.2f %%, %d ambiguous bars (%.3f s)", signal, params, timeframe,
                 len(candles) - start_bar, result.metrics["n_trades"], result.metrics["total_return_pct"],
@@ -268,14 +300,8 @@ def _reason_names(codes: IntArray) -> npt.NDArray[np.object_]:
     return table[codes]
 
 
-def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
-                       **meta: Any) -> BacktestResult:
+def _trades_frame(f: sim.Fills, index: pd.DatetimeIndex, names: npt.NDArray[np.object_]) -> pd.DataFrame:
     nt = f.entry_bar.shape[0]
-    names = _reason_names(f.leg_reason)
-    legs = pd.DataFrame({
-        "trade": f.leg_trade, "time": index[f.leg_bar], "timestamp_ms": index_ms(index[f.leg_bar]), "bar": f.leg_bar,
-        "price": f.leg_price, "qty_base": f.leg_qty, "fee_quote": f.leg_fee, "reason": names,
-    }, columns=list(LEG_COLUMNS))
     n_legs = np.bincount(f.leg_trade, minlength=nt) if nt else np.empty(0, np.int64)
     if nt:
         notional = np.bincount(f.leg_trade, weights=f.leg_qty * f.leg_price, minlength=nt)
@@ -290,25 +316,31 @@ def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0:
     else:
         exit_price = np.empty(0)
         last_reason = joined = np.empty(0, dtype=object)
-    ret_pct = f.pnl / (f.qty * f.entry_price) * 100.0 if nt else np.empty(0)
     entry_time, exit_time = index[f.entry_bar], index[f.exit_bar]
-    trades = pd.DataFrame({
+    return pd.DataFrame({
         "trade": np.arange(nt), "entry_time": entry_time, "entry_ms": index_ms(entry_time),
         "entry_bar": f.entry_bar, "entry_price": f.entry_price, "qty_base": f.qty,
         "exit_time": exit_time, "exit_ms": index_ms(exit_time), "exit_bar": f.exit_bar,
         "exit_price": exit_price, "exit_reason": last_reason, "exit_reasons": joined,
-        "n_legs": n_legs, "fees_quote": f.fees, "pnl_quote": f.pnl, "return_pct": ret_pct,
+        "n_legs": n_legs, "fees_quote": f.fees, "pnl_quote": f.pnl, "return_pct": trade_returns_pct(f),
     }, columns=list(TRADE_COLUMNS))
-    equity = pd.Series(f.equity, index=index, name="equity_quote", copy=False)
+
+
+def trade_returns_pct(f: sim.Fills) -> FloatArray:
+    """Return each trade's net return, percent of its entry notional: PnL / (qty × entry price) × 100,
+    float64 array of shape (n_trades,)."""
+    return f.pnl / (f.qty * f.entry_price) * 100.0 if f.entry_bar.shape[0] else np.empty(0)
+
+
+def _result_from_fills(f: sim.Fills, index: pd.DatetimeIndex, ppy: float, cash0: float, used_lower: bool,
+                       **meta: Any) -> BacktestResult:
     s = f.stats
     # the kernel's streaming statistics give the metrics of engine.backtest.metrics (a test keeps them equal)
     m = metrics.metrics_from_stats(s, initial_cash_quote=cash0, periods_per_year=ppy)
     n_rej = int(s["n_rejected"])
     return BacktestResult(
-        metrics=m, trades=trades, legs=legs, equity=equity,
-        ambiguity=_ambiguity(s, used_lower), n_rejected=n_rej,
-        reject_reason=code_name(s["last_reject"]) if n_rej else None,
-        initial_cash_quote=cash0, **meta)
+        metrics=m, fills=f, index=index, ambiguity=_ambiguity(s, used_lower), n_rejected=n_rej,
+        reject_reason=code_name(s["last_reject"]) if n_rej else None, initial_cash_quote=cash0, **meta)
 
 
 def _ambiguity(s: np.void, used_lower: bool) -> dict[str, Any]:
@@ -334,7 +366,8 @@ class GridInputs(NamedTuple):
     kernel: KernelInputs
 
 
-def grid_inputs(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
+def grid_inputs(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
+                costs: Costs, *,
                 timeframe: str, initial_cash_quote: float = 10_000.0,
                 lower_candles: pd.DataFrame | None = None) -> GridInputs:
     """Check a grid's inputs and build what :func:`run_grid` hands the kernel (each distinct
@@ -355,7 +388,8 @@ def grid_inputs(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit
     return GridInputs(combos, lines, entry_rules, exit_rules, ppy, k)
 
 
-def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_plan: ExitPlan, costs: Costs, *,
+def run_grid(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
+             costs: Costs, *,
              timeframe: str, initial_cash_quote: float = 10_000.0,
              lower_candles: pd.DataFrame | None = None, details: bool = False) -> list[dict[str, Any]]:
     """Backtest every parameter combination of one entry set in one parallel kernel call.
@@ -400,7 +434,7 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)
         if details:
             m["params"] = p
-            m["ambiguity"] = _ambiguity(s, lower_candles is not None)
+            m["ambiguity"] = _ambiguity(s, k.lower.start.shape[0] > 0)
             for key in ("return_sum", "return_sumsq", "n_returns"):  # for CSCV over blocks (engine.research.pbo)
                 m[key] = s[key].item()
         out.append(m)

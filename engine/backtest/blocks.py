@@ -64,7 +64,7 @@ def run_grid_blocks(candles: pd.DataFrame, signal: str, param_grid: list[dict], 
     for b, (lo, hi) in enumerate(zip(e[:-1], e[1:])):
         bars = Bars(*(np.ascontiguousarray(a[lo:hi]) for a in k.bars))
         stats = sim.run_grid_stats(bars, np.ascontiguousarray(g.lines[:, lo:hi]), g.entry_rules, g.exit_rules,
-                                   k.ladder, k.plan, k.account, k.lower, n_groups=numba.get_num_threads(),
+                                   k.ladder, k.plan, k.account, None, n_groups=numba.get_num_threads(),
                                    block_bars=GRID_BLOCK_BARS)
         out[0, b], out[1, b], out[2, b] = stats["return_sum"], stats["return_sumsq"], stats["n_returns"]
     return BlockMoments(*out)

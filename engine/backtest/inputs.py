@@ -6,6 +6,7 @@ that turns them into the record the kernel reads by name (:mod:`engine.backtest.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -82,19 +83,117 @@ def kernel_account(costs: Costs, initial_cash_quote: float, *, lot_size_base: fl
                       stake_quote=np.inf if stake_quote is None else float(stake_quote))
 
 
-def check_candles(candles: pd.DataFrame, *, where: str = "candles") -> signals.BarArrays:
+@dataclass(frozen=True, eq=False)
+class CheckedCandles:
+    """Candles checked once, as arrays, with their lower-timeframe map: what a research job shares.
+
+    A (pair, timeframe) job searches many folds and entry sets on windows of one series. Built by
+    :func:`prepare_candles`, the series is validated, converted to float64 arrays and mapped onto
+    its 1m candles once; :meth:`window` hands out row ranges as views, and every function that
+    takes a candle frame for a backtest (:func:`engine.backtest.run_backtest`,
+    :func:`engine.backtest.run_grid`, :func:`engine.research.chance.chance_baseline`) also takes
+    one of these and skips the checks and the mapping it already holds. Results are identical.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The candle rows (candle frame contract); ``index`` is its UTC DatetimeIndex.
+    bars : BarArrays
+        Their open/high/low/close, read-only float64 arrays of shape (n_bars,).
+    lower : Lower
+        Each bar's lower-timeframe candles (rows ``start[t]:end[t]`` of the whole lower series,
+        int64 arrays of shape (n_bars,)); empty arrays when none were given.
+    has_lower : bool
+        Whether lower-timeframe candles lie under these bars (the ``lower_timeframe_used`` of
+        results).
+    """
+
+    frame: pd.DataFrame
+    bars: signals.BarArrays
+    lower: Lower
+    has_lower: bool
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The open times, UTC DatetimeIndex of length n_bars."""
+        return self.frame.index
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def window(self, start: int, stop: int) -> "CheckedCandles":
+        """Return rows ``start … stop-1`` (0 ≤ start < stop ≤ n_bars): views, nothing checked again.
+
+        Raises
+        ------
+        DataError
+            An empty or out-of-range window.
+        """
+        n = len(self.frame)
+        if not 0 <= start < stop <= n:
+            raise DataError(f"candle window {start}:{stop}: expected 0 ≤ start < stop ≤ {n}")
+        lower, has_lower = self.lower, self.has_lower
+        if has_lower:  # a window under which no lower candle lies runs without them, as with none given
+            has_lower = bool(lower.end[stop - 1] > lower.start[start])
+            lower = Lower(lower.open, lower.high, lower.low, lower.start[start:stop], lower.end[start:stop]) \
+                if has_lower else no_lower()
+        return CheckedCandles(self.frame.iloc[start:stop], signals.BarArrays(*(a[start:stop] for a in self.bars)),
+                              lower, has_lower)
+
+
+def prepare_candles(candles: pd.DataFrame | CheckedCandles, *, timeframe: str,
+                    lower_candles: pd.DataFrame | None = None, where: str = "candles") -> CheckedCandles:
+    """Check `candles` once, convert them to arrays and map them onto `lower_candles` once.
+
+    Parameters
+    ----------
+    candles : DataFrame or CheckedCandles
+        Candle frame of `timeframe` (returned as it is when already checked and no
+        `lower_candles` are given).
+    timeframe : str
+        Timeframe of `candles` (``1m 5m 15m 1h 4h 1d``): each bar spans one step of it.
+    lower_candles : DataFrame, optional
+        Candles of a lower timeframe (1m under 5m/15m) covering the same period.
+    where : str
+        Names the candles in error messages.
+
+    Returns
+    -------
+    CheckedCandles
+
+    Raises
+    ------
+    DataError
+        Malformed candles or lower candles (naming `where` or ``lower_candles``, the row and the
+        value), lower candles not of a lower timeframe, or `lower_candles` given with candles that
+        already carry a map.
+    """
+    if isinstance(candles, CheckedCandles):
+        if lower_candles is not None:
+            raise DataError("lower_candles: given with checked candles that already carry their lower-timeframe "
+                            "map; pass them to prepare_candles() once")
+        return candles
+    bars = check_candles(candles, where=where)
+    checked = CheckedCandles(candles, bars, _lower_arrays(candles, lower_candles, timeframe), lower_candles is not None)
+    return checked.window(0, len(candles)) if checked.has_lower else checked
+
+
+def check_candles(candles: pd.DataFrame | CheckedCandles, *, where: str = "candles") -> signals.BarArrays:
     """Check the candles (:func:`engine.data.candles.check_bars`) and return their OHLC arrays.
 
     Returns
     -------
     BarArrays
-        The open/high/low/close columns as contiguous float64 arrays, shape (n_bars,).
+        The open/high/low/close columns as contiguous float64 arrays, shape (n_bars,); those of
+        :class:`CheckedCandles` as they are (checked when they were prepared).
 
     Raises
     ------
     DataError
         Naming `where`, the row and the value found, with a hint to fix it.
     """
+    if isinstance(candles, CheckedCandles):
+        return candles.bars
     check_bars(candles, where=where)
     return signals.to_bar_arrays(candles)
 
@@ -132,15 +231,16 @@ class KernelInputs(NamedTuple):
     lower: Lower
 
 
-def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: ExitPlan, costs: Costs, *,
+def kernel_inputs(candles: pd.DataFrame | CheckedCandles, bars: signals.BarArrays, exit_plan: ExitPlan, costs: Costs, *,
                   timeframe: str, initial_cash_quote: float,
                   lower_candles: pd.DataFrame | None = None, stake_quote: float | None = None) -> KernelInputs:
     """Return the kernels' candles (with the ATR when the plan uses it), exit rules, account and lower candles.
 
     Parameters
     ----------
-    candles : DataFrame
-        The candles `bars` came from (:func:`check_candles`); their index maps `lower_candles`.
+    candles : DataFrame or CheckedCandles
+        The candles `bars` came from (:func:`check_candles`); their index maps `lower_candles`
+        (checked candles bring their map instead).
     bars : BarArrays
         Their open/high/low/close, float64 arrays of shape (n_bars,).
     exit_plan, costs, timeframe, initial_cash_quote, lower_candles, stake_quote
@@ -162,5 +262,6 @@ def kernel_inputs(candles: pd.DataFrame, bars: signals.BarArrays, exit_plan: Exi
     """
     ladder, plan = kernel_plan(exit_plan)
     account = kernel_account(costs, initial_cash_quote, lot_size_base=exit_plan.lot_size_base, stake_quote=stake_quote)
-    return KernelInputs(Bars(*bars, _atr_for(exit_plan, bars)), ladder, plan, account,
-                        _lower_arrays(candles, lower_candles, timeframe))
+    lower = prepare_candles(candles, timeframe=timeframe, lower_candles=lower_candles).lower \
+        if isinstance(candles, CheckedCandles) else _lower_arrays(candles, lower_candles, timeframe)
+    return KernelInputs(Bars(*bars, _atr_for(exit_plan, bars)), ladder, plan, account, lower)

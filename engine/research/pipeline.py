@@ -34,6 +34,7 @@ import pandas as pd
 
 from engine.clock import Clock
 from engine.config import BacktestConfig, EntriesConfig, config_id
+from engine.backtest.inputs import prepare_candles
 from engine.data import store
 from engine.data.resample import apply_gap_policy
 from engine.data.sample import SAMPLE_SOURCE
@@ -129,15 +130,16 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
     """
     out = []
     holdout = int(bt.walk_forward.final_holdout_bars or 0)
-    searched = candles.iloc[:-holdout] if holdout else candles  # the final window is never searched
-    if holdout and len(searched) < 100:
-        raise DataError(f"walk_forward.final_holdout_bars = {holdout}: leaves {len(searched)} of {len(candles)} bars "
-                        "to search; expected a holdout well below the series length")
+    if holdout and len(candles) - holdout < 100:
+        raise DataError(f"walk_forward.final_holdout_bars = {holdout}: leaves {max(len(candles) - holdout, 0)} of "
+                        f"{len(candles)} bars to search; expected a holdout well below the series length")
+    # checked, converted to arrays and mapped onto the 1m candles once for every fold and entry set
+    candles = prepare_candles(candles, timeframe=timeframe, lower_candles=lower_candles, where=f"{pair} {timeframe}")
+    searched = candles.window(0, len(candles) - holdout)  # the final window is never searched
     period = Period(int(candles.index[0].value // 1_000_000), int(candles.index[-1].value // 1_000_000))
     enabled = entries.enabled()
     for es in enabled:
-        res = search_entry_set(searched, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies,
-                               lower_candles=lower_candles)
+        res = search_entry_set(searched, es, bt, timeframe=timeframe, pair=pair, cfg_id=cfg_id, studies=studies)
         folds = tuple(_fold(d) for d in res.folds)
         row = SummaryRow(
             pair=pair_to_folder(pair), timeframe=timeframe, entry_set=es.name, signal=es.signal,
@@ -149,7 +151,7 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
             period=period, bars=len(candles), gap_policy=gap_policy, data_source=data_source, exchange=exchange,
             config_id=cfg_id)
         out.append((row, res))
-    judged = judge_slot(out, candles, enabled, bt, timeframe=timeframe, searched=searched, lower_candles=lower_candles)
+    judged = judge_slot(out, candles, enabled, bt, timeframe=timeframe, searched=searched)
     return [(row, res) for row, (_, res) in zip(judged, out)]
 
 

@@ -29,13 +29,17 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from engine import backtest
 from engine.backtest import metrics
+from engine.backtest.api import trade_returns_pct
+from engine.backtest.inputs import CheckedCandles, prepare_candles
 from engine.config import BacktestConfig, EntrySet, expand_grid
 from engine.data.candles import index_ms
 from engine.errors import ConfigError, DataError
@@ -45,6 +49,8 @@ from engine.research.folds import _mean_metrics, choose_best, walk_forward_folds
 from engine.research.stats import deflated_sharpe, equity_returns
 from engine.research.studies import StudyOptions, run_study, study_key
 from engine.strategy import signals
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass
@@ -63,10 +69,10 @@ class SearchResult:
         configurations tried and (optuna) the study name.
     n_configs_tried : int
         Parameter sets evaluated over all folds (grid size × folds, or trials × folds).
-    oos_equity : pandas.Series
-        Equity (quote) at each bar close of the concatenated test windows, chained.
-    oos_trades : pandas.DataFrame
-        The trades of the test windows.
+    oos_parts : list of BacktestResult
+        The test windows' results, in time order; ``oos_equity`` (pandas Series, quote at each bar
+        close, chained across windows) and ``oos_trades`` (DataFrame) are built from them only
+        when asked for: a search writes the curve of one row per pair × timeframe.
     deflated_sharpe : float
         Deflated Sharpe ratio of the out-of-sample returns (:func:`deflate_oos_sharpe`); NaN when
         undefined.
@@ -89,17 +95,27 @@ class SearchResult:
     out_of_sample: dict[str, float]
     folds: list[dict[str, Any]]
     n_configs_tried: int
-    oos_equity: pd.Series
-    oos_trades: pd.DataFrame = field(repr=False)
+    oos_parts: list[Any] = field(default_factory=list, repr=False)
     deflated_sharpe: float = float("nan")
     param_stability: float = float("nan")
     trial_sharpes: list[float] = field(default_factory=list, repr=False)
     ambiguity: dict[str, Any] = field(default_factory=dict)
     chance: ChanceResult | None = None
+    initial_cash_quote: float = 10_000.0
+
+    @cached_property
+    def oos_equity(self) -> pd.Series:
+        """Equity (quote) at each bar close of the concatenated test windows, chained (built on first use)."""
+        return chained_equity(self.oos_parts, initial_cash_quote=self.initial_cash_quote)
+
+    @cached_property
+    def oos_trades(self) -> pd.DataFrame:
+        """The trades of the test windows, PnL and fees rescaled as the chained equity (built on first use)."""
+        return chained_trades(self.oos_parts, initial_cash_quote=self.initial_cash_quote)
 
 
-def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, timeframe: str,
-                    lower: pd.DataFrame | None = None) -> Callable[[list[dict]], list[dict | None]]:
+def _grid_evaluator(train: pd.DataFrame | CheckedCandles, entry_set: EntrySet, bt: BacktestConfig, timeframe: str
+                    ) -> Callable[[list[dict]], list[dict | None]]:
     """Return ``evaluate(params_list)``: train-window metrics of each parameter set in one batched
     :func:`engine.backtest.run_grid` call; None for a set breaking a relation (fast ≥ slow)."""
     def evaluate(params_list: list[dict]) -> list[dict | None]:
@@ -113,24 +129,12 @@ def _grid_evaluator(train: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig
         out: list[dict | None] = [None] * len(params_list)
         if combos:
             grid = backtest.run_grid(train, entry_set.signal, combos, entry_set.exit_plan, bt.costs_for(entry_set),
-                                     timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
-                                     lower_candles=_lower_slice(lower, train))
+                                     timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
             for i, m in zip(ok, grid):
                 out[i] = m
         return out
 
     return evaluate
-
-
-def _lower_slice(lower: pd.DataFrame | None, window: pd.DataFrame) -> pd.DataFrame | None:
-    """The lower-timeframe candles inside the time span of `window` (None when there are none)."""
-    if lower is None or not len(window):
-        return None
-    lo = lower.index.searchsorted(window.index[0], side="left")
-    hi = lower.index.searchsorted(window.index[-1] + (window.index[-1] - window.index[0]) / max(len(window) - 1, 1),
-                                  side="left")
-    part = lower.iloc[lo:hi]
-    return part if len(part) else None
 
 
 def grid_configs(entry_set: EntrySet, space: Mapping[str, list] | None) -> list[dict[str, Any]]:
@@ -139,15 +143,17 @@ def grid_configs(entry_set: EntrySet, space: Mapping[str, list] | None) -> list[
     return [{**entry_set.params, **c} for c in (expand_grid(space) if space else [{}])]
 
 
-def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, *, timeframe: str,
+def search_entry_set(candles: pd.DataFrame | CheckedCandles, entry_set: EntrySet, bt: BacktestConfig, *, timeframe: str,
                      space: dict[str, list] | None = None, pair: str = "PAIR", cfg_id: str = "cfg",
                      studies: StudyOptions | None = None, lower_candles: pd.DataFrame | None = None) -> SearchResult:
     """Search one entry set on walk-forward folds of `candles`.
 
     Parameters
     ----------
-    candles : DataFrame
-        Candles (DESIGN.md shape) of one pair and timeframe.
+    candles : DataFrame or CheckedCandles
+        Candles (DESIGN.md shape) of one pair and timeframe, or the same checked once with their
+        1m map (:func:`engine.backtest.inputs.prepare_candles`, what a research job shares
+        between its entry sets).
     entry_set : EntrySet
         Signal, default params and exit rules; costs from :meth:`BacktestConfig.costs_for`.
     bt : BacktestConfig
@@ -160,7 +166,8 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
     studies : StudyOptions, optional
         Optuna storage and role; default in memory.
     lower_candles : DataFrame, optional
-        Candles of a lower timeframe (1m under 5m/15m) for intrabar refinement of every backtest.
+        Candles of a lower timeframe (1m under 5m/15m) for intrabar refinement of every backtest
+        (not with checked candles, which carry their map).
 
     Returns
     -------
@@ -178,20 +185,21 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
     space = space if space is not None else bt.grid.get(entry_set.name)
     combos = grid_configs(entry_set, space)
     plan, costs = entry_set.exit_plan, bt.costs_for(entry_set)
+    candles = prepare_candles(candles, timeframe=timeframe, lower_candles=lower_candles)
     folds = walk_forward_folds(len(candles), bt.walk_forward)
-    bars_ms = index_ms(candles)
+    bars_ms = index_ms(candles.index)
     fold_rows, is_rows, oos_parts, trial_sharpes = [], [], [], []
     ppy = periods_per_year(timeframe)
     n_tried = 0
     for fold in folds:
-        train = candles.iloc[fold.train_start:fold.train_stop]
+        train = candles.window(fold.train_start, fold.train_stop)
         first_ms, last_ms = int(bars_ms[fold.train_start]), int(bars_ms[fold.train_stop - 1])
         study_name = None
         if use_optuna:
             key = study_key(pair, timeframe, entry_set.name, fold.index, first_ms, last_ms, cfg_id)
             study_name = f"{studies.prefix}.{key}" if studies.prefix else key
             trials = run_study(studies.storage(), study_name, key, bt.optuna, dict(bt.optuna.space[entry_set.name]),
-                               _grid_evaluator(train, entry_set, bt, timeframe, lower_candles), objective=bt.objective,
+                               _grid_evaluator(train, entry_set, bt, timeframe), objective=bt.objective,
                                constraints=bt.constraints, wait=studies.wait, chunk=studies.chunk)
             if trials is None:  # cannot happen with wait=True
                 raise DataError(f"{study_name}: study not finished")
@@ -200,8 +208,7 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
         else:
             fold_params = combos
             fold_metrics = backtest.run_grid(train, entry_set.signal, combos, plan, costs, timeframe=timeframe,
-                                             initial_cash_quote=bt.initial_cash_quote,
-                                             lower_candles=_lower_slice(lower_candles, train))
+                                             initial_cash_quote=bt.initial_cash_quote)
         n_tried += len(fold_params)
         trial_sharpes.extend(float("nan") if m is None or m.get("sharpe") is None else m["sharpe"] / math.sqrt(ppy)
                              for m in fold_metrics)
@@ -211,11 +218,10 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
                               f"for {entry_set.signal} (e.g. fast < slow); narrow the ranges")
         params = signals.validate_params(entry_set.signal, fold_params[best])
         # out-of-sample: indicators warm up on the train window, trades only inside the test window
-        window = candles.iloc[fold.train_start:fold.test_stop]
+        window = candles.window(fold.train_start, fold.test_stop)
         oos = backtest.run_backtest(window, entry_set.signal, params, plan, costs, timeframe=timeframe,
                                     initial_cash_quote=bt.initial_cash_quote,
-                                    start_bar=fold.test_start - fold.train_start,
-                                    lower_candles=_lower_slice(lower_candles, window))
+                                    start_bar=fold.test_start - fold.train_start)
         oos_parts.append(oos)
         is_rows.append(fold_metrics[best])
         fold_rows.append({
@@ -228,24 +234,23 @@ def search_entry_set(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestCon
             "ambiguity": oos.ambiguity,
             **({"study": study_name} if study_name else {}),
         })
-    equity, trades, oos_metrics = concat_results(oos_parts, timeframe=timeframe,
-                                                 initial_cash_quote=bt.initial_cash_quote)
+    equity, oos_metrics = chain_metrics(oos_parts, timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
     chosen = [json.dumps(r["params"], sort_keys=True) for r in fold_rows]
     stability = max(chosen.count(c) for c in set(chosen)) / len(chosen)
     chance = None
     if bt.chance is not None:
         # the test windows tile the out-of-sample bars: the twins enter at random anywhere in them
-        oos_bars = candles.iloc[folds[0].test_start:folds[-1].test_stop]
+        oos_bars = candles.window(folds[0].test_start, folds[-1].test_stop)
         chance = chance_baseline(oos_bars, plan, costs, n_entries=int(oos_metrics["n_trades"]),
                                  row_total_return_pct=oos_metrics["total_return_pct"], n_twins=bt.chance.n_twins,
                                  seed=twins_seed(bt.chance.seed, pair, timeframe, entry_set.name),
-                                 timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,
-                                 lower_candles=_lower_slice(lower_candles, oos_bars))
+                                 timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
-        folds=fold_rows, n_configs_tried=n_tried, oos_equity=equity, oos_trades=trades,
+        folds=fold_rows, n_configs_tried=n_tried, oos_parts=oos_parts,
         deflated_sharpe=deflate_oos_sharpe(equity, trial_sharpes, n_tried), param_stability=stability,
-        trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]), chance=chance)
+        trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]), chance=chance,
+        initial_cash_quote=bt.initial_cash_quote)
 
 
 def _sum_ambiguity(parts: Sequence[dict]) -> dict[str, Any]:
@@ -285,7 +290,7 @@ def contribute(candles: pd.DataFrame, entry_set: EntrySet, bt: BacktestConfig, *
     return pending
 
 
-def deflate_oos_sharpe(equity: pd.Series, trial_sharpes: Sequence[float], n_configs_tried: int) -> float:
+def deflate_oos_sharpe(equity: pd.Series | FloatArray, trial_sharpes: Sequence[float], n_configs_tried: int) -> float:
     """Return the deflated Sharpe ratio of an out-of-sample equity curve after a search.
 
     The Sharpe ratio judged is the **per-bar** Sharpe ratio of the out-of-sample returns
@@ -310,17 +315,29 @@ def deflate_oos_sharpe(equity: pd.Series, trial_sharpes: Sequence[float], n_conf
     """
     if len(equity) < 4 or n_configs_tried < 1:
         return float("nan")
-    return deflated_sharpe(equity_returns(equity.to_numpy(dtype=float)), trial_sharpes, n_configs_tried)
+    return deflated_sharpe(equity_returns(np.asarray(equity, dtype=float)), trial_sharpes, n_configs_tried)
 
 
-def concat_results(parts: Sequence[Any], *, timeframe: str, initial_cash_quote: float
-                   ) -> tuple[pd.Series, pd.DataFrame, dict[str, float]]:
-    """Chain the results of consecutive test windows into one out-of-sample result.
+def _scales(parts: Sequence[Any], initial_cash_quote: float) -> list[float]:
+    # each window's equity is rescaled to start from the capital the previous window ended with
+    capital, out = float(initial_cash_quote), []
+    for r in parts:
+        scale = capital / float(r.initial_cash_quote)
+        out.append(scale)
+        eq = r.fills.equity
+        if len(eq):
+            capital = float(eq[-1] * scale)
+    return out
+
+
+def chain_metrics(parts: Sequence[Any], *, timeframe: str, initial_cash_quote: float) -> tuple[FloatArray, dict]:
+    """Chain the results of consecutive test windows into one out-of-sample result: its equity and metrics.
 
     Each window's equity is rescaled so that it starts from the capital the previous window ended
     with (compounding, as one account trading through every window); trade PnL is rescaled by the
     same factor. The metrics are then computed on the chained curve and the trade list with the
-    DESIGN.md definitions (:func:`engine.backtest.metrics.compute_metrics`).
+    DESIGN.md definitions (:func:`engine.backtest.metrics.compute_metrics`). Works on the kernel's
+    arrays (:attr:`~engine.backtest.BacktestResult.fills`): no frame is built.
 
     Parameters
     ----------
@@ -329,26 +346,33 @@ def concat_results(parts: Sequence[Any], *, timeframe: str, initial_cash_quote: 
 
     Returns
     -------
-    (equity, trades, metrics)
-        Equity in quote at each bar close of the windows, their trades, the metrics.
+    (equity, metrics)
+        Equity in quote at each bar close of the windows (float64, shape (n_bars,)), the metrics.
     """
-    capital = float(initial_cash_quote)
-    curves, trade_frames, held = [], [], 0
-    for r in parts:
-        scale = capital / float(r.initial_cash_quote)
-        curves.append(r.equity * scale)
+    scales = _scales(parts, initial_cash_quote)
+    equity = np.concatenate([r.fills.equity * k for r, k in zip(parts, scales)]) if parts else np.empty(0)
+    pnl = np.concatenate([r.fills.pnl * k for r, k in zip(parts, scales)]) if parts else np.empty(0)
+    ret = np.concatenate([trade_returns_pct(r.fills) for r in parts]) if parts else np.empty(0)
+    held = sum(metrics.bars_held(r.fills.entry_bar, r.fills.exit_bar) for r in parts if len(r.fills.entry_bar))
+    m = metrics.compute_metrics(pnl, ret, equity, initial_cash_quote=initial_cash_quote,
+                                n_bars_held=held, periods_per_year=periods_per_year(timeframe))
+    return equity, m
+
+
+def chained_equity(parts: Sequence[Any], *, initial_cash_quote: float) -> pd.Series:
+    """Return the chained equity of :func:`chain_metrics` as a Series (quote) indexed by the bars' open times."""
+    if not parts:
+        return pd.Series(dtype=float)
+    return pd.concat([r.equity * k for r, k in zip(parts, _scales(parts, initial_cash_quote))])
+
+
+def chained_trades(parts: Sequence[Any], *, initial_cash_quote: float) -> pd.DataFrame:
+    """Return the trades of the test windows (:data:`engine.backtest.api.TRADE_COLUMNS`), PnL and
+    fees in quote rescaled as :func:`chain_metrics` rescales the equity."""
+    frames = []
+    for r, k in zip(parts, _scales(parts, initial_cash_quote)):
         t = r.trades.copy()
         for col in ("pnl_quote", "fees_quote"):
-            if col in t:
-                t[col] = t[col] * scale
-        trade_frames.append(t)
-        held += metrics.bars_held(r.trades["entry_bar"], r.trades["exit_bar"]) if len(r.trades) else 0
-        if len(r.equity):
-            capital = float(r.equity.iloc[-1] * scale)
-    equity = pd.concat(curves) if curves else pd.Series(dtype=float)
-    trades = pd.concat(trade_frames, ignore_index=True) if trade_frames else pd.DataFrame()
-    pnl = trades["pnl_quote"].to_numpy(dtype=float) if len(trades) else np.empty(0)
-    ret = trades["return_pct"].to_numpy(dtype=float) if len(trades) else np.empty(0)
-    m = metrics.compute_metrics(pnl, ret, equity.to_numpy(dtype=float), initial_cash_quote=initial_cash_quote,
-                                n_bars_held=held, periods_per_year=periods_per_year(timeframe))
-    return equity, trades, m
+            t[col] = t[col] * k
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
