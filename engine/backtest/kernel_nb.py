@@ -14,6 +14,7 @@ check the record dtypes and hand the kernels read-only views, so each kernel com
 """
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numba as nb
@@ -212,6 +213,19 @@ def grid_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: 
     return out
 
 
+_kernel_clock = [0.0]  # seconds inside simulate_nb and grid_nb in this process (kernel_seconds)
+
+
+def kernel_seconds() -> float:
+    """Return the wall seconds this process has spent inside the simulation kernels so far.
+
+    Counts the calls through :func:`run_simulation` and :func:`run_grid_stats` (the input checks
+    and read-only views excluded): the "kernel" of a research profile
+    (:mod:`engine.research.timing`), which subtracts two readings.
+    """
+    return _kernel_clock[0]
+
+
 def _read_only(a: np.ndarray) -> np.ndarray:
     # Numba compiles one specialisation per array flag set; pandas (copy-on-write) hands out
     # read-only arrays, numpy writable ones. Passing read-only views everywhere means one
@@ -244,10 +258,12 @@ def run_simulation(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_r
     TypeError
         If `plan` or `account` is not a record array of shape (1,) of its dtype.
     """
-    log, stats = simulate_nb(
-        _read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rule), _read_only(exit_rule),
-        _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
-        _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), int(first_bar))
+    args = (_read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rule), _read_only(exit_rule),
+            _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
+            _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), int(first_bar))
+    t0 = time.perf_counter()
+    log, stats = simulate_nb(*args)
+    _kernel_clock[0] += time.perf_counter() - t0
     return Fills(*log, stats[0])
 
 
@@ -263,7 +279,10 @@ def run_grid_stats(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_
     TypeError
         If `plan` or `account` is not a record array of shape (1,) of its dtype.
     """
-    return grid_nb(
-        _read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rules), _read_only(exit_rules),
-        _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
-        _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), int(n_groups), int(block_bars))
+    args = (_read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rules), _read_only(exit_rules),
+            _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
+            _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), int(n_groups), int(block_bars))
+    t0 = time.perf_counter()
+    stats = grid_nb(*args)
+    _kernel_clock[0] += time.perf_counter() - t0
+    return stats

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -38,6 +39,7 @@ from engine.backtest.inputs import KernelInputs, check_candles, kernel_inputs
 from engine.errors import ConfigError, DataError
 from engine.fileio import json_safe
 from engine.markets import periods_per_year
+from engine.research.twins_nb import twin_keys_nb
 from engine.strategy import signals
 from engine.strategy.exits import Costs, ExitPlan
 
@@ -85,7 +87,7 @@ class ChanceResult:
     n_twins : int
         Twins simulated.
     twins_seed : int
-        Seed of their entry bars (``numpy.random.default_rng(twins_seed)``).
+        Seed of their entry bars (the keys of :func:`engine.research.twins_nb.twin_keys_nb`).
     n_entries : int
         Trades the twins were asked to make (the row's out-of-sample trades).
     twins_median_n_trades : float
@@ -212,8 +214,7 @@ def chance_baseline(candles: pd.DataFrame, exit_plan: ExitPlan, costs: Costs, *,
             raise DataError(f"candles: {len(candles)} bar(s); random entries need at least 2 (signal, then fill)")
         k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe,
                           initial_cash_quote=float(initial_cash_quote), lower_candles=lower_candles)
-        returns, trades, _, rounds = _simulate_twins(k, n_entries, n_twins, np.random.default_rng(seed),
-                                                     float(initial_cash_quote))
+        returns, trades, _, rounds = _simulate_twins(k, n_entries, n_twins, seed, float(initial_cash_quote))
     result = _rank(float(row_total_return_pct), returns, trades, n_entries, seed)
     logger.debug("chance: %d twins × %d bars, %d entries (twins' median %g trades), %d round(s): median %.2f %%, "
                  "p %.3f (%.3f s)", n_twins, len(candles), n_entries, result.twins_median_n_trades, rounds,
@@ -233,12 +234,12 @@ def _rank(row_pct: float, returns: FloatArray, trades: IntArray, n_entries: int,
         twins_median_n_trades=float(np.median(trades)))
 
 
-def _simulate_twins(k: KernelInputs, n_entries: int, n_twins: int, rng: np.random.Generator,
+def _simulate_twins(k: KernelInputs, n_entries: int, n_twins: int, seed: int,
                     cash: float) -> tuple[FloatArray, IntArray, FloatArray, int]:
     """Return each twin's total return (percent), trades and key threshold, and the most rounds a batch took.
 
-    Twin j's signal bars are those where ``_twin_keys``' row j + 1 of its batch is below its
-    threshold; batches hold ``_batch_size`` twins and draw their keys from `rng` in turn.
+    Twin j's signal bars are those where its key (:func:`_twin_keys`) is below its threshold;
+    batches hold ``_batch_size`` twins.
     """
     n_bars = k.bars.open.shape[0]
     batch = _batch_size(n_twins, n_bars)
@@ -247,7 +248,7 @@ def _simulate_twins(k: KernelInputs, n_entries: int, n_twins: int, rng: np.rando
     rounds = 0
     for b0 in range(0, n_twins, batch):
         b1 = min(n_twins, b0 + batch)
-        keys = _twin_keys(rng, b1 - b0, n_bars)
+        keys = _twin_keys(seed, b0, b1 - b0, n_bars)
         returns[b0:b1], trades[b0:b1], thresholds[b0:b1], used = _match_trades(k, keys, n_entries, cash)
         rounds = max(rounds, used)
     return returns, trades, thresholds, rounds
@@ -257,16 +258,23 @@ def _batch_size(n_twins: int, n_bars: int) -> int:
     return max(1, min(n_twins, MAX_BATCH_BYTES // (8 * n_bars) - 1))
 
 
-def _twin_keys(rng: np.random.Generator, n_twins: int, n_bars: int) -> FloatArray:
-    """Return the lines matrix of a batch of twins: float64 (n_twins + 1, n_bars).
+_scratch = threading.local()
 
-    Row 0 zeros; row j + 1 twin j's uniform key of each signal bar ``0 … n_bars−2``; the last bar
-    gets key 2, above any threshold (a signal there could not fill).
+
+def _twin_keys(seed: int, first_twin: int, n_twins: int, n_bars: int) -> FloatArray:
+    """Return the lines matrix of a batch of twins: float64 (n_twins + 1, n_bars), a view of this
+    thread's scratch buffer (valid until its next call).
+
+    Row 0 zeros; row j + 1 twin ``first_twin + j``'s uniform key of each signal bar
+    ``0 … n_bars−2`` (:func:`engine.research.twins_nb.twin_keys_nb`: a function of the seed, the
+    twin and the bar); the last bar gets key 2, above any threshold (a signal there could not fill).
     """
-    keys = np.empty((n_twins + 1, n_bars))
-    keys[0] = 0.0
-    rng.random(out=keys[1:])
-    keys[1:, -1] = 2.0
+    size = (n_twins + 1) * n_bars
+    buf = getattr(_scratch, "keys", None)
+    if buf is None or buf.size < size:  # one buffer per thread, reused: fresh pages cost as much as the keys
+        buf = _scratch.keys = np.empty(size)
+    keys = buf[:size].reshape(n_twins + 1, n_bars)
+    twin_keys_nb(int(seed), int(first_twin), keys)
     return keys
 
 

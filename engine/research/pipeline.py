@@ -42,7 +42,7 @@ from engine.errors import ConfigError, DataError, EngineError
 from engine.fileio import json_safe
 from engine.markets import pair_to_folder
 from engine.records import Fields, Period
-from engine.research import reports
+from engine.research import reports, timing
 from engine.research.reports import (CANDIDATES_FILE, CURVES_DIR, SUMMARY_COLUMNS, SUMMARY_FILE, Candidate,
                                      CandidatesReport, ClockReading, Curve, FoldResult, StageError, SummaryReport,
                                      SummaryRow, curve_name)
@@ -64,7 +64,8 @@ class ResearchResult:
     """What the research stage produced: the summary rows, the best candidate per pair ×
     timeframe, the per pair × timeframe errors, and the stage's wall time in seconds.
     ``kept_previous`` says why summary.json was left as it was (no row this run), else None;
-    ``lookahead`` the gate's checks (:class:`engine.research.gate.GateResult`)."""
+    ``lookahead`` the gate's checks (:class:`engine.research.gate.GateResult`); ``stages_s`` the
+    seconds of the jobs' stages, summed (:mod:`engine.research.timing`)."""
 
     rows: list[SummaryRow] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
@@ -72,6 +73,7 @@ class ResearchResult:
     duration_s: float = 0.0
     kept_previous: str | None = None
     lookahead: list[dict[str, Any]] = field(default_factory=list)
+    stages_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -134,7 +136,9 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
         raise DataError(f"walk_forward.final_holdout_bars = {holdout}: leaves {max(len(candles) - holdout, 0)} of "
                         f"{len(candles)} bars to search; expected a holdout well below the series length")
     # checked, converted to arrays and mapped onto the 1m candles once for every fold and entry set
-    candles = prepare_candles(candles, timeframe=timeframe, lower_candles=lower_candles, where=f"{pair} {timeframe}")
+    with timing.stage("prepare"):
+        candles = prepare_candles(candles, timeframe=timeframe, lower_candles=lower_candles,
+                                  where=f"{pair} {timeframe}")
     searched = candles.window(0, len(candles) - holdout)  # the final window is never searched
     period = Period(int(candles.index[0].value // 1_000_000), int(candles.index[-1].value // 1_000_000))
     enabled = entries.enabled()
@@ -151,7 +155,8 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
             period=period, bars=len(candles), gap_policy=gap_policy, data_source=data_source, exchange=exchange,
             config_id=cfg_id)
         out.append((row, res))
-    judged = judge_slot(out, candles, enabled, bt, timeframe=timeframe, searched=searched)
+    with timing.stage("judge"):
+        judged = judge_slot(out, candles, enabled, bt, timeframe=timeframe, searched=searched)
     return [(row, res) for row, (_, res) in zip(judged, out)]
 
 
@@ -186,38 +191,44 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Outcome:
-    """One (pair, timeframe) job's result: rows, the best candidate and its curve, or an error."""
+    """One (pair, timeframe) job's result: rows, the best candidate and its curve, or an error; and
+    the seconds of its stages (:func:`engine.research.timing.take`)."""
 
     rows: tuple[SummaryRow, ...] = ()
     candidate: Candidate | None = None
     curve: Curve | None = None
     error: StageError | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _run_job(job: _Job) -> _Outcome:
     """Research one (pair, timeframe): rows, the best candidate and its curve, or an error."""
     pair, tf = job.pair, job.timeframe
     path = store.candle_path(job.data_dir, pair, tf)
+    timing.take()  # start this job's profile
     try:
-        candles = store.read_candles(path, tf)
-        candles = apply_gap_policy(candles, tf, job.gap_policy)
-        source, exchange = DataSource.of_candle_file(store.read_source(path), sample_source=SAMPLE_SOURCE)
+        with timing.stage("read"):
+            candles = store.read_candles(path, tf)
+            candles = apply_gap_policy(candles, tf, job.gap_policy)
+            source, exchange = DataSource.of_candle_file(store.read_source(path), sample_source=SAMPLE_SOURCE)
+            lower = _lower_candles(job.data_dir, pair, tf)
         pair_rows = research_pair(candles, pair, tf, job.entries, job.bt, data_source=source, exchange=exchange,
                                   gap_policy=job.gap_policy, cfg_id=job.cfg_id, studies=job.studies,
-                                  lower_candles=_lower_candles(job.data_dir, pair, tf))
+                                  lower_candles=lower)
     except EngineError as e:
         logger.error("%s %s: research skipped: %s", pair, tf, e)
-        return _Outcome(error=StageError("research", str(e), pair, tf))
+        return _Outcome(error=StageError("research", str(e), pair, tf), seconds=timing.take())
     except Exception as e:  # a bug for one pair must not stop the cycle
         logger.exception("%s %s: research failed", pair, tf)
-        return _Outcome(error=StageError("research", f"{type(e).__name__}: {e}", pair, tf))
+        return _Outcome(error=StageError("research", f"{type(e).__name__}: {e}", pair, tf), seconds=timing.take())
     best_row, best_res = best_of_slot(pair_rows, job.bt.objective)
     oos = best_row.out_of_sample
     logger.info("%s %s: %d entry sets searched, best %s %s (OOS %s trades, Sharpe %s, deflated %s, %d configs) "
                 "[cfg %s]", pair, tf, len(pair_rows), best_row.entry_set, best_row.params, oos.get("n_trades"),
                 _fmt(oos.get("sharpe")), _fmt(best_row.deflated_sharpe), best_row.n_configs_tried, job.cfg_id)
-    return _Outcome(rows=tuple(row for row, _ in pair_rows), candidate=Candidate.from_row(best_row),
-                    curve=Curve.from_equity(best_res.oos_equity, best_res.oos_trades))
+    curve = Curve.from_equity(best_res.oos_equity, best_res.oos_trades)  # the one row whose frames are built
+    return _Outcome(rows=tuple(row for row, _ in pair_rows), candidate=Candidate.from_row(best_row), curve=curve,
+                    seconds=timing.take())
 
 
 def _lower_candles(data_dir: Path, pair: str, timeframe: str) -> pd.DataFrame | None:
@@ -348,6 +359,7 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
         if bar is not None:
             bar.close()
     for out in outcomes:
+        result.stages_s = timing.add(result.stages_s, out.seconds)
         if out.error is not None:
             result.errors.append(out.error)
             continue
@@ -368,13 +380,15 @@ def run_research(data_dir: Path, reports_dir: Path, pairs: Iterable[str], timefr
     else:
         reports.write_summary(summary_path, SummaryReport(
             generated_at_ms=reading.now_ms, config_id=cfg_id, clock=reading, objective=bt.objective, mode=bt.mode,
-            workers=n_workers, research_s=result.duration_s, rows=tuple(result.rows), errors=tuple(result.errors),
+            workers=n_workers, research_s=result.duration_s, research_stages_s=result.stages_s,
+            rows=tuple(result.rows), errors=tuple(result.errors),
             n_trials_cycle=result.n_trials, lookahead=tuple(result.lookahead)))
     reports.write_candidates(Path(reports_dir) / CANDIDATES_FILE, CandidatesReport(
         generated_at_ms=reading.now_ms, config_id=cfg_id, objective=bt.objective,
         candidates=tuple(result.candidates)))
-    logger.info("research: %d rows, %d candidates, %d errors in %.1f s (%s, %s) [cfg %s]", len(result.rows),
-                len(result.candidates), len(result.errors), result.duration_s, bt.mode, where_run, cfg_id)
+    logger.info("research: %d rows, %d candidates, %d errors in %.1f s (%s, %s; %s) [cfg %s]", len(result.rows),
+                len(result.candidates), len(result.errors), result.duration_s, bt.mode, where_run,
+                ", ".join(f"{k} {v:.2f} s" for k, v in result.stages_s.items()), cfg_id)
     return result
 
 

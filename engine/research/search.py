@@ -47,6 +47,7 @@ from engine.markets import periods_per_year
 from engine.research.chance import ChanceResult, chance_baseline, twins_seed
 from engine.research.folds import _mean_metrics, choose_best, walk_forward_folds
 from engine.research.stats import deflated_sharpe, equity_returns
+from engine.research import timing
 from engine.research.studies import StudyOptions, run_study, study_key
 from engine.strategy import signals
 
@@ -191,49 +192,50 @@ def search_entry_set(candles: pd.DataFrame | CheckedCandles, entry_set: EntrySet
     fold_rows, is_rows, oos_parts, trial_sharpes = [], [], [], []
     ppy = periods_per_year(timeframe)
     n_tried = 0
-    for fold in folds:
-        train = candles.window(fold.train_start, fold.train_stop)
-        first_ms, last_ms = int(bars_ms[fold.train_start]), int(bars_ms[fold.train_stop - 1])
-        study_name = None
-        if use_optuna:
-            key = study_key(pair, timeframe, entry_set.name, fold.index, first_ms, last_ms, cfg_id)
-            study_name = f"{studies.prefix}.{key}" if studies.prefix else key
-            trials = run_study(studies.storage(), study_name, key, bt.optuna, dict(bt.optuna.space[entry_set.name]),
-                               _grid_evaluator(train, entry_set, bt, timeframe), objective=bt.objective,
-                               constraints=bt.constraints, wait=studies.wait, chunk=studies.chunk)
-            if trials is None:  # cannot happen with wait=True
-                raise DataError(f"{study_name}: study not finished")
-            fold_params = [{**entry_set.params, **p} for p, _ in trials]
-            fold_metrics = [m for _, m in trials]
-        else:
-            fold_params = combos
-            fold_metrics = backtest.run_grid(train, entry_set.signal, combos, plan, costs, timeframe=timeframe,
-                                             initial_cash_quote=bt.initial_cash_quote)
-        n_tried += len(fold_params)
-        trial_sharpes.extend(float("nan") if m is None or m.get("sharpe") is None else m["sharpe"] / math.sqrt(ppy)
-                             for m in fold_metrics)
-        best = choose_best(fold_metrics, bt.objective, bt.constraints.min_trades, bt.constraints.max_drawdown_pct)
-        if fold_metrics[best] is None:
-            raise ConfigError(f"optuna.space.{entry_set.name}: no trial of fold {fold.index} gave valid parameters "
-                              f"for {entry_set.signal} (e.g. fast < slow); narrow the ranges")
-        params = signals.validate_params(entry_set.signal, fold_params[best])
-        # out-of-sample: indicators warm up on the train window, trades only inside the test window
-        window = candles.window(fold.train_start, fold.test_stop)
-        oos = backtest.run_backtest(window, entry_set.signal, params, plan, costs, timeframe=timeframe,
-                                    initial_cash_quote=bt.initial_cash_quote,
-                                    start_bar=fold.test_start - fold.train_start)
-        oos_parts.append(oos)
-        is_rows.append(fold_metrics[best])
-        fold_rows.append({
-            "fold": fold.index, "params": params,
-            "train": {"first_ms": first_ms, "last_ms": last_ms, "bars": fold.train_stop - fold.train_start},
-            "test": {"first_ms": int(bars_ms[fold.test_start]), "last_ms": int(bars_ms[fold.test_stop - 1]),
-                     "bars": fold.test_stop - fold.test_start},
-            "in_sample": fold_metrics[best], "out_of_sample": oos.metrics,
-            "n_configs_tried": len(fold_params), "search": "optuna" if use_optuna else "grid",
-            "ambiguity": oos.ambiguity,
-            **({"study": study_name} if study_name else {}),
-        })
+    with timing.stage("search"):
+        for fold in folds:
+            train = candles.window(fold.train_start, fold.train_stop)
+            first_ms, last_ms = int(bars_ms[fold.train_start]), int(bars_ms[fold.train_stop - 1])
+            study_name = None
+            if use_optuna:
+                key = study_key(pair, timeframe, entry_set.name, fold.index, first_ms, last_ms, cfg_id)
+                study_name = f"{studies.prefix}.{key}" if studies.prefix else key
+                trials = run_study(studies.storage(), study_name, key, bt.optuna, dict(bt.optuna.space[entry_set.name]),
+                                   _grid_evaluator(train, entry_set, bt, timeframe), objective=bt.objective,
+                                   constraints=bt.constraints, wait=studies.wait, chunk=studies.chunk)
+                if trials is None:  # cannot happen with wait=True
+                    raise DataError(f"{study_name}: study not finished")
+                fold_params = [{**entry_set.params, **p} for p, _ in trials]
+                fold_metrics = [m for _, m in trials]
+            else:
+                fold_params = combos
+                fold_metrics = backtest.run_grid(train, entry_set.signal, combos, plan, costs, timeframe=timeframe,
+                                                 initial_cash_quote=bt.initial_cash_quote)
+            n_tried += len(fold_params)
+            trial_sharpes.extend(float("nan") if m is None or m.get("sharpe") is None else m["sharpe"] / math.sqrt(ppy)
+                                 for m in fold_metrics)
+            best = choose_best(fold_metrics, bt.objective, bt.constraints.min_trades, bt.constraints.max_drawdown_pct)
+            if fold_metrics[best] is None:
+                raise ConfigError(f"optuna.space.{entry_set.name}: no trial of fold {fold.index} gave valid parameters "
+                                  f"for {entry_set.signal} (e.g. fast < slow); narrow the ranges")
+            params = signals.validate_params(entry_set.signal, fold_params[best])
+            # out-of-sample: indicators warm up on the train window, trades only inside the test window
+            window = candles.window(fold.train_start, fold.test_stop)
+            oos = backtest.run_backtest(window, entry_set.signal, params, plan, costs, timeframe=timeframe,
+                                        initial_cash_quote=bt.initial_cash_quote,
+                                        start_bar=fold.test_start - fold.train_start)
+            oos_parts.append(oos)
+            is_rows.append(fold_metrics[best])
+            fold_rows.append({
+                "fold": fold.index, "params": params,
+                "train": {"first_ms": first_ms, "last_ms": last_ms, "bars": fold.train_stop - fold.train_start},
+                "test": {"first_ms": int(bars_ms[fold.test_start]), "last_ms": int(bars_ms[fold.test_stop - 1]),
+                         "bars": fold.test_stop - fold.test_start},
+                "in_sample": fold_metrics[best], "out_of_sample": oos.metrics,
+                "n_configs_tried": len(fold_params), "search": "optuna" if use_optuna else "grid",
+                "ambiguity": oos.ambiguity,
+                **({"study": study_name} if study_name else {}),
+            })
     equity, oos_metrics = chain_metrics(oos_parts, timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
     chosen = [json.dumps(r["params"], sort_keys=True) for r in fold_rows]
     stability = max(chosen.count(c) for c in set(chosen)) / len(chosen)
@@ -241,10 +243,12 @@ def search_entry_set(candles: pd.DataFrame | CheckedCandles, entry_set: EntrySet
     if bt.chance is not None:
         # the test windows tile the out-of-sample bars: the twins enter at random anywhere in them
         oos_bars = candles.window(folds[0].test_start, folds[-1].test_stop)
-        chance = chance_baseline(oos_bars, plan, costs, n_entries=int(oos_metrics["n_trades"]),
-                                 row_total_return_pct=oos_metrics["total_return_pct"], n_twins=bt.chance.n_twins,
-                                 seed=twins_seed(bt.chance.seed, pair, timeframe, entry_set.name),
-                                 timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
+        with timing.stage("chance"):
+            chance = chance_baseline(oos_bars, plan, costs, n_entries=int(oos_metrics["n_trades"]),
+                                     row_total_return_pct=oos_metrics["total_return_pct"],
+                                     n_twins=bt.chance.n_twins,
+                                     seed=twins_seed(bt.chance.seed, pair, timeframe, entry_set.name),
+                                     timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
         folds=fold_rows, n_configs_tried=n_tried, oos_parts=oos_parts,

@@ -234,16 +234,26 @@ def highest_prev_nb(x: FloatArray, period: int) -> FloatArray:
 
     Notes
     -----
-    Causal (excludes bar t itself); warm-up `period` bars.
+    Causal (excludes bar t itself); warm-up `period` bars. O(n) whatever the period: a monotonic
+    queue of the window's candidates for the maximum (Lemire 2006, "Streaming maximum-minimum
+    filter using no more than three comparisons per element", Nordic Journal of Computing 13(4)),
+    so each value is one of the window's own, exactly as a scan of the window gives.
     """
     n = x.shape[0]
     out = np.full(n, np.nan)
-    for t in range(period, n):
-        m = x[t - period]
-        for k in range(t - period + 1, t):
-            if x[k] > m:
-                m = x[k]
-        out[t] = m
+    queue = np.empty(n, dtype=np.int64)  # bar numbers, their values decreasing from head to tail
+    head = 0
+    tail = 0
+    for i in range(n - 1):
+        # the window of bar t = i + 1 is x[i+1-period … i]
+        while tail > head and x[queue[tail - 1]] <= x[i]:
+            tail -= 1
+        queue[tail] = i
+        tail += 1
+        if queue[head] <= i - period:
+            head += 1
+        if i + 1 >= period:
+            out[i + 1] = x[queue[head]]
     return out
 
 

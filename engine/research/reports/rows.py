@@ -344,6 +344,8 @@ class SummaryReport:
     ``generated_at_ms`` is the run's clock (the replay clock offline; the JSON adds ISO
     ``generated_at``); ``clock`` the reading itself; ``objective`` and ``mode`` the search's;
     ``workers`` the processes used; ``research_s`` the stage's wall time in seconds;
+    ``research_stages_s`` the seconds of the jobs' stages and of the kernel inside them, summed over
+    the jobs (:mod:`engine.research.timing`);
     ``n_trials_cycle`` the configurations tried over the whole run (every pair × timeframe × entry
     set × parameter set × fold); ``lookahead`` the lookahead gate's check of each entry set in use.
     """
@@ -359,12 +361,14 @@ class SummaryReport:
     errors: tuple[StageError, ...] = ()
     n_trials_cycle: int = 0
     lookahead: tuple[dict[str, Any], ...] = ()
+    research_stages_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return json_safe({
             "generated_at_ms": self.generated_at_ms, "generated_at": iso_ms(self.generated_at_ms),
             "config_id": self.config_id, "clock": self.clock.to_json(), "objective": self.objective,
             "mode": self.mode, "workers": self.workers, "research_s": round(self.research_s, 3),
+            "research_stages_s": {k: round(v, 3) for k, v in self.research_stages_s.items()},
             "n_trials_cycle": self.n_trials_cycle, "lookahead": list(self.lookahead),
             "rows": [r.to_json() for r in self.rows], "errors": [e.to_json() for e in self.errors]})
 
@@ -375,7 +379,15 @@ class SummaryReport:
                    tuple(SummaryRow.from_json(r) for r in f.items("rows")),
                    tuple(StageError.from_json(e) for e in f.items("errors", optional=True)),
                    f.int("n_trials_cycle", optional=True, default=0),
-                   tuple(dict(c.data) for c in f.items("lookahead", optional=True)))
+                   tuple(dict(c.data) for c in f.items("lookahead", optional=True)),
+                   _stages(f.data.get("research_stages_s")))
+
+
+def _stages(value: Any) -> dict[str, float]:
+    # research_stages_s of summary.json: informative only, so an odd value reads as none
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 @dataclass(frozen=True)

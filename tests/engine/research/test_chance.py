@@ -106,9 +106,9 @@ def test_twin_is_a_backtest_of_its_signal_bars_with_the_rows_trades(btc_1m):
     # for: below 20 trades the match is exact) and its total return
     candles = btc_1m.iloc[2_000:2_600]
     k = kernel_inputs(candles, check_candles(candles), PLAN, COSTS, timeframe="1m", initial_cash_quote=CASH)
-    returns, trades, thresholds, _ = chance._simulate_twins(k, 7, 30, np.random.default_rng(11), CASH)
+    returns, trades, thresholds, _ = chance._simulate_twins(k, 7, 30, 11, CASH)
     assert (trades == 7).all()
-    keys = chance._twin_keys(np.random.default_rng(11), 30, len(candles))
+    keys = chance._twin_keys(11, 0, 30, len(candles)).copy()
     for j in range(30):
         entries = keys[j + 1] < thresholds[j]
         assert not entries[-1]
@@ -181,3 +181,20 @@ def test_search_attaches_the_chance_of_its_out_of_sample_bars(btc_1m):
     assert c.excess_vs_random_pct == pytest.approx(res.out_of_sample["total_return_pct"] - c.twins_median_pct)
     assert search_entry_set(btc_1m.iloc[:3_000], es, dataclasses.replace(bt, chance=None), timeframe="1m",
                             space={"fast": [5], "slow": [21]}).chance is None
+
+
+def test_twin_keys_are_uniform_and_the_same_whatever_the_batches():
+    # one batch of 40 twins or batches of 25 + 15: the same keys, a function of (seed, twin, bar)
+    whole = chance._twin_keys(7, 0, 40, 3_000).copy()   # a view of a reused buffer
+    parts = np.vstack([chance._twin_keys(7, 0, 25, 3_000)[1:].copy(), chance._twin_keys(7, 25, 15, 3_000)[1:]])
+    assert np.array_equal(whole[1:], parts)
+    assert (whole[0] == 0.0).all() and (whole[1:, -1] == 2.0).all()
+    keys = whole[1:, :-1].ravel()
+    assert 0.0 <= keys.min() and keys.max() < 1.0
+    counts = np.histogram(keys, bins=20, range=(0.0, 1.0))[0]   # each bin within 5 sigma of n / 20
+    expected = keys.size / 20
+    assert np.abs(counts - expected).max() < 5 * math.sqrt(expected)
+    # other seeds, other keys; neighbouring twins and bars uncorrelated
+    assert not np.array_equal(chance._twin_keys(8, 0, 40, 3_000), whole)
+    assert abs(np.corrcoef(whole[1, :-1], whole[2, :-1])[0, 1]) < 0.1
+    assert abs(np.corrcoef(whole[1, :-2], whole[1, 1:-1])[0, 1]) < 0.1
