@@ -6,7 +6,8 @@ that turns them into the record the kernel reads by name (:mod:`engine.backtest.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -96,8 +97,8 @@ class CheckedCandles:
 
     Attributes
     ----------
-    frame : DataFrame
-        The candle rows (candle frame contract); ``index`` is its UTC DatetimeIndex.
+    index : DatetimeIndex
+        The open times (UTC), length n_bars.
     bars : BarArrays
         Their open/high/low/close, read-only float64 arrays of shape (n_bars,).
     lower : Lower
@@ -106,20 +107,24 @@ class CheckedCandles:
     has_lower : bool
         Whether lower-timeframe candles lie under these bars (the ``lower_timeframe_used`` of
         results).
+    frame : DataFrame
+        The candle rows (candle frame contract), sliced from the whole frame when first read.
     """
 
-    frame: pd.DataFrame
+    index: pd.DatetimeIndex
     bars: signals.BarArrays
     lower: Lower
     has_lower: bool
+    source: pd.DataFrame = field(repr=False)
+    offset: int = 0
 
-    @property
-    def index(self) -> pd.DatetimeIndex:
-        """The open times, UTC DatetimeIndex of length n_bars."""
-        return self.frame.index
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The candle rows of this window (a slice of the frame the candles were prepared from)."""
+        return self.source.iloc[self.offset:self.offset + len(self.index)]
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.index)
 
     def window(self, start: int, stop: int) -> "CheckedCandles":
         """Return rows ``start … stop-1`` (0 ≤ start < stop ≤ n_bars): views, nothing checked again.
@@ -129,7 +134,7 @@ class CheckedCandles:
         DataError
             An empty or out-of-range window.
         """
-        n = len(self.frame)
+        n = len(self.index)
         if not 0 <= start < stop <= n:
             raise DataError(f"candle window {start}:{stop}: expected 0 ≤ start < stop ≤ {n}")
         lower, has_lower = self.lower, self.has_lower
@@ -137,8 +142,8 @@ class CheckedCandles:
             has_lower = bool(lower.end[stop - 1] > lower.start[start])
             lower = Lower(lower.open, lower.high, lower.low, lower.start[start:stop], lower.end[start:stop]) \
                 if has_lower else no_lower()
-        return CheckedCandles(self.frame.iloc[start:stop], signals.BarArrays(*(a[start:stop] for a in self.bars)),
-                              lower, has_lower)
+        return CheckedCandles(self.index[start:stop], signals.BarArrays(*(a[start:stop] for a in self.bars)),
+                              lower, has_lower, self.source, self.offset + start)
 
 
 def prepare_candles(candles: pd.DataFrame | CheckedCandles, *, timeframe: str,
@@ -174,7 +179,8 @@ def prepare_candles(candles: pd.DataFrame | CheckedCandles, *, timeframe: str,
                             "map; pass them to prepare_candles() once")
         return candles
     bars = check_candles(candles, where=where)
-    checked = CheckedCandles(candles, bars, _lower_arrays(candles, lower_candles, timeframe), lower_candles is not None)
+    checked = CheckedCandles(candles.index, bars, _lower_arrays(candles, lower_candles, timeframe),
+                             lower_candles is not None, candles)
     return checked.window(0, len(candles)) if checked.has_lower else checked
 
 

@@ -119,7 +119,7 @@ def judge_slot(rows: list[tuple[SummaryRow, SearchResult]], candles: pd.DataFram
                 "twins_median_pct": chance.twins_median_pct, "twins_hist": dict(chance.twins_hist),
                 "n_twins": chance.n_twins, "twins_seed": chance.twins_seed}),
         )
-        row = replace(row, deflated_sharpe=float(deflate_oos_sharpe(res.oos_equity, pooled, n_slot)), judgement=judgement)
+        row = replace(row, deflated_sharpe=float(deflate_oos_sharpe(res.oos_equity_values, pooled, n_slot)), judgement=judgement)
         if holdout_bars:
             row = replace(row, judgement=replace(judgement, holdout=holdout_metrics(
                 candles, holdout_bars, row, timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote,

@@ -74,6 +74,8 @@ class SearchResult:
         The test windows' results, in time order; ``oos_equity`` (pandas Series, quote at each bar
         close, chained across windows) and ``oos_trades`` (DataFrame) are built from them only
         when asked for: a search writes the curve of one row per pair × timeframe.
+    oos_equity_values : float64 array, shape (n_oos_bars,)
+        The values of ``oos_equity`` (quote), without its index.
     deflated_sharpe : float
         Deflated Sharpe ratio of the out-of-sample returns (:func:`deflate_oos_sharpe`); NaN when
         undefined.
@@ -97,6 +99,7 @@ class SearchResult:
     folds: list[dict[str, Any]]
     n_configs_tried: int
     oos_parts: list[Any] = field(default_factory=list, repr=False)
+    oos_equity_values: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
     deflated_sharpe: float = float("nan")
     param_stability: float = float("nan")
     trial_sharpes: list[float] = field(default_factory=list, repr=False)
@@ -251,7 +254,7 @@ def search_entry_set(candles: pd.DataFrame | CheckedCandles, entry_set: EntrySet
                                      timeframe=timeframe, initial_cash_quote=bt.initial_cash_quote)
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
-        folds=fold_rows, n_configs_tried=n_tried, oos_parts=oos_parts,
+        folds=fold_rows, n_configs_tried=n_tried, oos_parts=oos_parts, oos_equity_values=equity,
         deflated_sharpe=deflate_oos_sharpe(equity, trial_sharpes, n_tried), param_stability=stability,
         trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]), chance=chance,
         initial_cash_quote=bt.initial_cash_quote)
