@@ -103,20 +103,18 @@ def pbo_cscv(sums: npt.ArrayLike, sumsqs: npt.ArrayLike, counts: npt.ArrayLike) 
         raise DataError("PBO: a block has no returns (count ≤ 0); expected blocks of at least one bar")
     if n_configs < 2:
         return PboResult(float("nan"), 0, n_configs, ())
-    logits = []
-    blocks = range(n_blocks)
-    for chosen in itertools.combinations(blocks, n_blocks // 2):
-        ins = np.zeros(n_blocks, dtype=bool)
-        ins[list(chosen)] = True
-        is_perf = _sharpe(sums[ins].sum(0), sumsqs[ins].sum(0), counts[ins].sum(0))
-        oos_perf = _sharpe(sums[~ins].sum(0), sumsqs[~ins].sum(0), counts[~ins].sum(0))
-        best = int(np.argmax(np.where(np.isnan(is_perf), -np.inf, is_perf)))
-        oos = np.where(np.isnan(oos_perf), -np.inf, oos_perf)
-        below = np.sum(oos < oos[best])
-        ties = np.sum(oos == oos[best])
-        rank = below + (ties + 1) / 2.0  # 1 = worst … N = best, ties averaged
-        omega = rank / (n_configs + 1.0)
-        logits.append(math.log(omega / (1.0 - omega)))
+    # every split at once: the in-sample blocks of split k are chosen[k] (itertools order), the
+    # sums added block by block in that order, as a loop over the splits would
+    chosen = np.array(list(itertools.combinations(range(n_blocks), n_blocks // 2)), dtype=np.intp)
+    rest = np.array([[b for b in range(n_blocks) if b not in c] for c in chosen], dtype=np.intp)
+    is_perf = _sharpe(sums[chosen].sum(1), sumsqs[chosen].sum(1), counts[chosen].sum(1))
+    oos_perf = _sharpe(sums[rest].sum(1), sumsqs[rest].sum(1), counts[rest].sum(1))
+    best = np.argmax(np.where(np.isnan(is_perf), -np.inf, is_perf), axis=1)
+    oos = np.where(np.isnan(oos_perf), -np.inf, oos_perf)
+    at_best = oos[np.arange(len(chosen)), best][:, None]
+    rank = (oos < at_best).sum(1) + ((oos == at_best).sum(1) + 1) / 2.0  # 1 = worst … N = best, ties averaged
+    omega = rank / (n_configs + 1.0)
+    logits = np.log(omega / (1.0 - omega))
     arr = np.asarray(logits)
     return PboResult(float(np.mean(arr <= 0.0)), len(logits), n_configs, tuple(float(x) for x in arr))
 

@@ -64,8 +64,8 @@ def read_candidates(path: Path) -> CandidatesReport:
 
 
 def write_curve(path: Path, curve: Curve) -> Path:
-    """Write a curve file atomically (compact JSON)."""
-    return write_json(Path(path), curve.to_json(), indent=None)
+    """Write a curve file atomically (compact JSON; :meth:`Curve.to_json` is JSON-safe already)."""
+    return atomic_write_text(Path(path), json.dumps(curve.to_json(), allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def read_curve(path: Path) -> Curve:
