@@ -141,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    import os
+
+    from engine.bench import machine
+
     render_s = None
+    load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         if args.runtime:
             from engine.config import load_runtime
@@ -161,6 +166,9 @@ def _run(args) -> int:
             label = "bundled-sample-sized inputs (10 pairs × 3 TFs × 5 entry sets, 6 promoted)"
         fig = measure(public, lighthouse=not args.no_lighthouse)
     fig["render_s"] = render_s
+    host = machine()
+    fig["machine"] = {"cpu": host["cpu"], "cores": host["cores"], "python": host["python"],
+                      "load_before": load_before, "load_after": host["load_average"]}
     ok = (fig["first_load_wire"] <= MAX_FIRST_LOAD_BYTES and fig["html_bytes"] < MAX_HTML_BYTES
           and (fig["strategy_first_load_wire"] or 0) <= MAX_FIRST_LOAD_BYTES
           and (fig["lighthouse"] is None or fig["lighthouse"] >= MIN_LIGHTHOUSE_SCORE))
@@ -185,6 +193,9 @@ def _run(args) -> int:
             print(f"  Lighthouse, the strategy page   {fig['lighthouse_strategy']:>12g}  (plotly.js after first paint)")
     else:
         print("  Lighthouse mobile performance   not measured (lighthouse not installed: npm install -g lighthouse)")
+    m = fig["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average (1/5/15 min) "
+          f"before {m['load_before']}, after {m['load_after']}")
     return 0 if ok else 1
 
 
