@@ -397,13 +397,13 @@ def run_grid(candles: pd.DataFrame, signal: str, param_grid: list[dict], exit_pl
 
     The lines are computed one chunk of bars at a time (:mod:`engine.backtest.chunks`), so the
     grid's memory beyond the candles is a line buffer of at most
-    :data:`~engine.backtest.chunks.CHUNK_LINE_BYTES` (more only past about 8,000 distinct lines,
-    whose chunks stop shrinking at :data:`~engine.backtest.chunks.MIN_CHUNK_BARS`) and two small
-    records per combination, whatever the number of bars; the results are bit for bit those of
-    the whole-series kernel. Every grid takes this path, with no size threshold: a series of at
-    most one chunk (65,536 bars) is one call on the whole series, and on longer ones the chunks'
-    cost (two thread-pool launches and a copy of three columns per chunk) did not show in the
-    benchmark (README, "Benchmarks"), so one code path serves every size.
+    :data:`~engine.backtest.chunks.CHUNK_LINE_BYTES` (64 MiB; more only past about 2,000 distinct
+    lines, whose chunks stop shrinking at :data:`~engine.backtest.chunks.MIN_CHUNK_BARS`) and two
+    small records per combination, whatever the number of bars; the results are bit for bit those
+    of the whole-series kernel. Every grid takes this path, with no size threshold: a series that
+    fits one chunk (399,457 bars for 20 lines) is one call on the whole series, as before, and on
+    longer ones the chunks did not make the grid slower in the benchmark (README, "Benchmarks"),
+    so one code path serves every size.
 
     Parameters
     ----------

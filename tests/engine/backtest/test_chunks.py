@@ -105,10 +105,11 @@ def test_run_grid_in_many_chunks_equals_one_chunk_and_single_runs(candles, monke
 
 
 def test_chunk_size_follows_the_number_of_lines():
-    assert chunks.chunk_bars_for(20) == chunks.CHUNK_BARS
-    # 200 lines (a 100 × 100 SMA grid): the buffer stays under CHUNK_LINE_BYTES
-    n = chunks.chunk_bars_for(200)
-    assert chunks.MIN_CHUNK_BARS < n < chunks.CHUNK_BARS and 8 * 201 * n <= chunks.CHUNK_LINE_BYTES
+    # as long as the line buffer (8 × (1 + n_lines) × bars) fits CHUNK_LINE_BYTES, within the bounds
+    assert chunks.chunk_bars_for(1) == chunks.CHUNK_BARS
+    assert chunks.chunk_bars_for(20) == 399_457 and chunks.chunk_bars_for(200) == 41_734
+    for n_lines in (20, 200, 2000):
+        assert 8 * (1 + n_lines) * chunks.chunk_bars_for(n_lines) <= chunks.CHUNK_LINE_BYTES
     assert chunks.chunk_bars_for(100_000) == chunks.MIN_CHUNK_BARS
 
 
