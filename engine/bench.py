@@ -36,6 +36,8 @@ subprocess discards one warm-up run of both figures (compilation or cache load),
 :data:`INNER_RUNS` runs of each on the same candles and keeps the best. It prints, per figure,
 the median and best over the rounds of old and new and the new/old throughput ratio (> 1 = new
 faster), with the CPU model, cores and load average before and after (``--json``: as JSON).
+
+``python -m engine.bench memory`` measures the grid's peak memory instead (:mod:`engine.bench_memory`).
 """
 from __future__ import annotations
 
@@ -399,8 +401,17 @@ def format_comparison(c: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, run the benchmark (or the --baseline comparison), print it on stdout; exit 0, 2 on bad flags."""
-    ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    """Parse flags, run the benchmark (or the --baseline comparison), print it on stdout; exit 0, 2 on bad flags.
+
+    ``python -m engine.bench memory …`` runs the grid's memory benchmark instead (:mod:`engine.bench_memory`).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["memory"]:
+        from engine import bench_memory
+
+        return bench_memory.main(argv[1:])
+    ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0],
+                                 epilog="python -m engine.bench memory --help: the grid's peak memory")
     ap.add_argument("--bars", type=int, default=1_000_000, help="number of 1m bars (default 1000000)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed runs per figure, best kept; with --baseline the number of rounds (default 3)")

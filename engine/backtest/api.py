@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from engine.backtest import chunks
 from engine.backtest import kernel_nb as sim
 from engine.backtest.inputs import CheckedCandles, KernelInputs, check_candles, kernel_inputs
 from engine.backtest import metrics
@@ -353,6 +354,19 @@ def _ambiguity(s: np.void, used_lower: bool) -> dict[str, Any]:
     }
 
 
+class GridSetup(NamedTuple):
+    """A checked grid without its indicator lines (:func:`grid_setup`): validated combinations, the
+    distinct indicator keys (key i is line row ``1 + i``), entry and exit rules over those rows
+    (shape (n_combos, RULE_LEN)), bars per year and the :class:`KernelInputs`."""
+
+    combos: list[dict[str, Any]]
+    keys: list[signals.IndicatorKey]
+    entry_rules: FloatArray
+    exit_rules: FloatArray
+    periods_per_year: float
+    kernel: KernelInputs
+
+
 class GridInputs(NamedTuple):
     """A grid ready for the kernel (:func:`grid_inputs`): validated combinations, indicator lines
     (shape (1 + n_lines, n_bars)), entry and exit rules (shape (n_combos, RULE_LEN)), bars per year
@@ -366,39 +380,63 @@ class GridInputs(NamedTuple):
     kernel: KernelInputs
 
 
-def grid_inputs(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
-                costs: Costs, *,
-                timeframe: str, initial_cash_quote: float = 10_000.0,
-                lower_candles: pd.DataFrame | None = None) -> GridInputs:
-    """Check a grid's inputs and build what :func:`run_grid` hands the kernel (each distinct
-    indicator computed once). Parameters and errors as :func:`run_grid`."""
+def grid_setup(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
+               costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
+               lower_candles: pd.DataFrame | None = None) -> GridSetup:
+    """Check a grid's inputs and build its rules and kernel inputs, without computing any line.
+
+    Parameters and errors as :func:`run_grid`.
+    """
     ppy = _check_common(exit_plan, costs, timeframe, initial_cash_quote)
     if not isinstance(param_grid, (list, tuple)) or not param_grid:
         raise ConfigError(f"param_grid: expected a non-empty list of parameter dicts, found {param_grid!r}")
     spec = signals.get_signal(signal)
     combos = [signals.validate_params(signal, p, where=f"param_grid[{i}]") for i, p in enumerate(param_grid)]
     bars = check_candles(candles)
-    lines, row = signals.build_lines(bars, [k for p in combos for k in spec.indicators(p)])
+    keys, row = signals.line_rows([k for p in combos for k in spec.indicators(p)])
     entry_rules = np.empty((len(combos), signals.RULE_LEN))
     exit_rules = np.empty((len(combos), signals.RULE_LEN))
     for i, p in enumerate(combos):
         entry_rules[i], exit_rules[i] = spec.rules(p, row)
     k = kernel_inputs(candles, bars, exit_plan, costs, timeframe=timeframe, initial_cash_quote=initial_cash_quote,
                       lower_candles=lower_candles)
-    return GridInputs(combos, lines, entry_rules, exit_rules, ppy, k)
+    return GridSetup(combos, keys, entry_rules, exit_rules, ppy, k)
+
+
+def grid_inputs(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
+                costs: Costs, *, timeframe: str, initial_cash_quote: float = 10_000.0,
+                lower_candles: pd.DataFrame | None = None) -> GridInputs:
+    """Check a grid's inputs and build what the whole-series kernel (:func:`~engine.backtest.kernel_nb.grid_nb`)
+    takes: :func:`grid_setup` plus every distinct indicator line over all bars, float64 of shape
+    (1 + n_lines, n_bars) (8 × n_lines × n_bars bytes; :func:`run_grid` computes them chunk by
+    chunk instead). Parameters and errors as :func:`run_grid`."""
+    g = grid_setup(candles, signal, param_grid, exit_plan, costs, timeframe=timeframe,
+                   initial_cash_quote=initial_cash_quote, lower_candles=lower_candles)
+    lines, _ = signals.build_lines(signals.BarArrays(*g.kernel.bars[:4]), g.keys)
+    return GridInputs(g.combos, lines, g.entry_rules, g.exit_rules, g.periods_per_year, g.kernel)
 
 
 def run_grid(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: list[dict], exit_plan: ExitPlan,
              costs: Costs, *,
              timeframe: str, initial_cash_quote: float = 10_000.0,
              lower_candles: pd.DataFrame | None = None, details: bool = False) -> list[dict[str, Any]]:
-    """Backtest every parameter combination of one entry set in one parallel kernel call.
+    """Backtest every parameter combination of one entry set, chunk of bars by chunk, in parallel kernel calls.
 
     Each distinct indicator (e.g. SMA(20)) is computed once for the whole grid; the combinations
     run over all cores (numba ``prange``) and compute their metrics on the fly, without storing
     per-combination equity curves or trade lists. For the trade list and equity curve of any
     combination, call :func:`run_backtest` with ``param_grid[k]``: it runs the same kernel and
     gives the same metrics.
+
+    The lines are computed one chunk of bars at a time (:mod:`engine.backtest.chunks`), so the
+    grid's memory beyond the candles is a line buffer of at most
+    :data:`~engine.backtest.chunks.CHUNK_LINE_BYTES` (64 MiB; more only past about 2,000 distinct
+    lines, whose chunks stop shrinking at :data:`~engine.backtest.chunks.MIN_CHUNK_BARS`) and two
+    small records per combination, whatever the number of bars; the results are bit for bit those
+    of the whole-series kernel. Every grid takes this path, with no size threshold: a series that
+    fits one chunk (399,457 bars for 20 lines) is one call on the whole series, as before, and on
+    longer ones the chunks did not make the grid slower in the benchmark (README, "Benchmarks"),
+    so one code path serves every size.
 
     Parameters
     ----------
@@ -424,11 +462,11 @@ def run_grid(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: li
         Malformed candles.
     """
     t0 = time.perf_counter()
-    g = grid_inputs(candles, signal, param_grid, exit_plan, costs, timeframe=timeframe,
-                    initial_cash_quote=initial_cash_quote, lower_candles=lower_candles)
+    g = grid_setup(candles, signal, param_grid, exit_plan, costs, timeframe=timeframe,
+                   initial_cash_quote=initial_cash_quote, lower_candles=lower_candles)
     combos, ppy, k = g.combos, g.periods_per_year, g.kernel
-    stats = sim.run_grid_stats(k.bars, g.lines, g.entry_rules, g.exit_rules, k.ladder, k.plan, k.account, k.lower,
-                               n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)
+    stats = chunks.run_grid_chunked(k.bars, k.lower, g.keys, g.entry_rules, g.exit_rules, k.ladder, k.plan, k.account,
+                                    n_groups=numba.get_num_threads(), block_bars=GRID_BLOCK_BARS)
     out = []
     for p, s in zip(combos, stats):
         m: dict[str, Any] = metrics.metrics_from_stats(s, initial_cash_quote=initial_cash_quote, periods_per_year=ppy)
@@ -439,7 +477,7 @@ def run_grid(candles: pd.DataFrame | CheckedCandles, signal: str, param_grid: li
                 m[key] = s[key].item()
         out.append(m)
     logger.debug("%s grid %s: %d combinations × %d bars, %d indicator lines (%.3f s)", signal, timeframe,
-                len(combos), len(candles), len(g.lines) - 1, time.perf_counter() - t0)
+                len(combos), len(candles), len(g.keys), time.perf_counter() - t0)
     return out
 
 

@@ -1,7 +1,9 @@
 """Bar-by-bar fill and position kernel (numba): one simulation, or a grid of them.
 
 The rules live in one place, the docstring of :func:`simulate_nb`; :func:`grid_nb` runs the
-same core (:func:`engine.backtest.core_nb.advance_nb`) for many parameter combinations at once.
+same core (:func:`engine.backtest.core_nb.advance_nb`) for many parameter combinations at once, and
+:func:`grid_range_nb` does the same over one range of bars at a time, carrying each combination's
+state between calls (the chunked grid, :mod:`engine.backtest.chunks`).
 Kernels take only numpy arrays, records and numbers and also run as plain Python
 (``NUMBA_DISABLE_JIT=1``). Their inputs and outputs are named in :mod:`engine.backtest.records_nb`:
 the :data:`~engine.backtest.records_nb.plan_dt` exit rules, the
@@ -9,8 +11,9 @@ the :data:`~engine.backtest.records_nb.plan_dt` exit rules, the
 :data:`~engine.backtest.records_nb.stats_dt` statistics, and the codes of exit reasons and
 rejected entries (:data:`~engine.backtest.records_nb.CODE_NAMES` turns them into words).
 
-:func:`run_simulation` and :func:`run_grid_stats` are the entry points for Python callers: they
-check the record dtypes and hand the kernels read-only views, so each kernel compiles once.
+:func:`run_simulation`, :func:`run_grid_stats` and :func:`run_grid_range` are the entry points for
+Python callers: they check the record dtypes and hand the kernels read-only views, so each kernel
+compiles once.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy.typing as npt
 from engine.backtest.core_nb import advance_nb, init_state_nb
 from engine.backtest.records_nb import (
     Bars, Ladder, Lower, TradeLog, account_dt, empty_log_nb, grow_log_nb, new_log_nb, new_states_nb, new_stats_nb,
-    no_lower, plan_dt,
+    no_lower, plan_dt, state_dt, stats_dt,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -171,6 +174,33 @@ def simulate_nb(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_rule
     return out, stats
 
 
+@nb.njit(cache=True, nogil=True)
+def new_grid_records_nb(m: int, account: RecordArray) -> tuple[RecordArray, RecordArray]:
+    """Return the start of `m` grid simulations: (state_dt records, zeroed stats_dt records), shapes (m,).
+
+    Each state is flat with all the cash of ``account[0]`` (:func:`engine.backtest.core_nb.init_state_nb`).
+    """
+    states = new_states_nb(m)
+    for k in range(m):
+        init_state_nb(states[k], account[0])
+    return states, new_stats_nb(m)
+
+
+@nb.njit(cache=True, nogil=True)
+def _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, g, groups, j0, j1,
+              first_bar, block_bars):
+    # group g's combinations (g, g + groups, …) over bars j0 … j1-1, block by block; the grid records
+    # nothing: one empty log per group (numba cannot carry a NamedTuple built outside a prange loop
+    # into it), shared by all its blocks and combinations
+    log = empty_log_nb()
+    m = entry_rules.shape[0]
+    for b0 in range(j0, j1, block_bars):
+        b1 = min(j1, b0 + block_bars)
+        for k in range(g, m, groups):
+            advance_nb(bars, lines, entry_rules[k], exit_rules[k], ladder, plan[0], account[0], lower, states[k],
+                       out[k], b0, b1, first_bar, log, False)
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def grid_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,
             plan: RecordArray, account: RecordArray, lower: Lower, n_groups: int, block_bars: int) -> RecordArray:
@@ -196,31 +226,49 @@ def grid_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: 
     """
     n = bars.open.shape[0]
     m = entry_rules.shape[0]
-    out = new_stats_nb(m)
-    states = new_states_nb(m)
-    for k in range(m):
-        init_state_nb(states[k], account[0])
+    states, out = new_grid_records_nb(m, account)
     groups = max(1, min(m, n_groups))
     for g in nb.prange(groups):
-        # the grid records nothing: one empty log per group (numba cannot carry a NamedTuple built
-        # outside a prange loop into it), shared by all its blocks and combinations
-        log = empty_log_nb()
-        for j0 in range(0, n, block_bars):
-            j1 = min(n, j0 + block_bars)
-            for k in range(g, m, groups):
-                advance_nb(bars, lines, entry_rules[k], exit_rules[k], ladder, plan[0], account[0], lower, states[k],
-                           out[k], j0, j1, 0, log, False)
+        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, g, groups, 0, n, 0,
+                  block_bars)
     return out
 
 
-_kernel_clock = [0.0]  # seconds inside simulate_nb and grid_nb in this process (kernel_seconds)
+@nb.njit(cache=True, nogil=True, parallel=True)
+def grid_range_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,
+                  plan: RecordArray, account: RecordArray, lower: Lower, states: RecordArray, out: RecordArray,
+                  j0: int, j1: int, first_bar: int, n_groups: int, block_bars: int) -> None:
+    """Advance a grid's simulations over bars ``j0 … j1-1``: :func:`grid_nb` resumable, for chunks of bars.
+
+    Parameters
+    ----------
+    states, out : state_dt and stats_dt record arrays, shape (n_combos,)
+        Each combination's state and statistics (:func:`new_grid_records_nb` before the first
+        call), read and updated in place.
+    j0, j1 : int
+        Bars to simulate; consecutive calls continue the previous one's state (a call may see
+        another window of the bars, see :mod:`engine.backtest.chunks`).
+    first_bar : int
+        First bar of the whole simulation in this call's bar numbers (negative when it lies
+        before `bars`): drawdown and returns start at its close.
+    Other parameters as :func:`grid_nb`. Bar ``n_bars - 1`` of `bars` is the last bar (an open
+    position sells at its close), and ``out["n_bars"]`` is set to ``n_bars - first_bar``.
+    """
+    m = entry_rules.shape[0]
+    groups = max(1, min(m, n_groups))
+    for g in nb.prange(groups):
+        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, g, groups, j0, j1,
+                  first_bar, block_bars)
+
+
+_kernel_clock = [0.0]  # seconds inside simulate_nb, grid_nb and grid_range_nb in this process (kernel_seconds)
 
 
 def kernel_seconds() -> float:
     """Return the wall seconds this process has spent inside the simulation kernels so far.
 
-    Counts the calls through :func:`run_simulation` and :func:`run_grid_stats` (the input checks
-    and read-only views excluded): the "kernel" of a research profile
+    Counts the calls through :func:`run_simulation`, :func:`run_grid_stats` and
+    :func:`run_grid_range` (the input checks and read-only views excluded): the "kernel" of a research profile
     (:mod:`engine.research.timing`), which subtracts two readings.
     """
     return _kernel_clock[0]
@@ -265,6 +313,45 @@ def run_simulation(bars: Bars, lines: FloatArray, entry_rule: FloatArray, exit_r
     log, stats = simulate_nb(*args)
     _kernel_clock[0] += time.perf_counter() - t0
     return Fills(*log, stats[0])
+
+
+def new_grid_records(account: RecordArray, m: int) -> tuple[RecordArray, RecordArray]:
+    """Return the writable (state_dt, stats_dt) records of `m` grid simulations at their start
+    (:func:`new_grid_records_nb`), for :func:`run_grid_range`.
+
+    Raises
+    ------
+    TypeError
+        If `account` is not an account_dt record array of shape (1,).
+    """
+    return new_grid_records_nb(int(m), _record(account, account_dt, "account"))
+
+
+def run_grid_range(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,
+                   plan: RecordArray, account: RecordArray, lower: Lower | None, states: RecordArray,
+                   out: RecordArray, *, j0: int, j1: int, first_bar: int, n_groups: int, block_bars: int) -> None:
+    """Run :func:`grid_range_nb` on read-only views of the inputs, updating `states` and `out` in place.
+
+    Parameters as :func:`grid_range_nb`; ``lower=None`` means no lower-timeframe candles.
+
+    Raises
+    ------
+    TypeError
+        If `plan` or `account` is not a record array of shape (1,) of its dtype, or `states`/`out`
+        are not writable state_dt/stats_dt arrays of shape (n_combos,).
+    """
+    m = entry_rules.shape[0]
+    for rec, dtype, name, kind in ((states, state_dt, "states", "state_dt"), (out, stats_dt, "out", "stats_dt")):
+        if not (isinstance(rec, np.ndarray) and rec.dtype == dtype and rec.shape == (m,) and rec.flags.writeable
+                and rec.flags.c_contiguous):
+            raise TypeError(f"{name}: expected a writable {kind} record array of shape ({m},) (new_grid_records)")
+    args = (_read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rules), _read_only(exit_rules),
+            _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
+            _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), states, out, int(j0), int(j1),
+            int(first_bar), int(n_groups), int(block_bars))
+    t0 = time.perf_counter()
+    grid_range_nb(*args)
+    _kernel_clock[0] += time.perf_counter() - t0
 
 
 def run_grid_stats(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,

@@ -19,6 +19,47 @@ FloatArray = npt.NDArray[np.float64]
 
 
 @nb.njit(cache=True, nogil=True)
+def sma_range_nb(x: FloatArray, period: int, t0: int, t1: int, s: float, out: FloatArray, col0: int) -> float:
+    """Write the simple moving average of bars ``t0 … t1-1`` into ``out[t - col0]``; return the running sum.
+
+    The resumable form of :func:`sma_into_nb`, for lines computed chunk by chunk: a call for
+    ``t0 > 0`` continues with `s` as returned by the call that ended at ``t0``, and then writes
+    values bit for bit equal to the whole-series computation (the same running sum, re-summed at
+    the same bars).
+
+    Parameters
+    ----------
+    x : float64 array, shape (n,)
+        The whole series (bars before `t0` are read for the window).
+    period : int, ≥ 1
+    t0, t1 : int
+        Bars to compute, ``0 ≤ t0 ≤ t1 ≤ n``.
+    s : float
+        Running sum carried from the previous call (0.0 when ``t0 = 0``).
+    out : float64 array
+        Receives bar t at ``out[t - col0]``.
+    col0 : int
+        The bar of ``out[0]``.
+
+    Returns
+    -------
+    float
+        The running sum to pass to the call that starts at `t1`.
+    """
+    for t in range(t0, t1):
+        if t >= period and (t % 4096) == 0:
+            s = 0.0
+            for k in range(t - period + 1, t + 1):
+                s += x[k]
+        else:
+            s += x[t]
+            if t >= period:
+                s -= x[t - period]
+        out[t - col0] = s / period if t >= period - 1 else np.nan
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
 def sma_into_nb(x: FloatArray, period: int, out: FloatArray) -> None:
     """Write the simple moving average of `x` over `period` bars into `out` (see :func:`sma_nb`).
 
@@ -36,20 +77,9 @@ def sma_into_nb(x: FloatArray, period: int, out: FloatArray) -> None:
     -----
     Causal; warm-up ``period - 1`` bars. A running sum (re-summed every 4096 bars to keep
     rounding from drifting) gives the same values as ``pandas.Series.rolling(period).mean()``
-    to ~1e-12 relative.
+    to ~1e-12 relative. One call of :func:`sma_range_nb` over all bars.
     """
-    n = x.shape[0]
-    s = 0.0
-    for t in range(n):
-        if t >= period and (t % 4096) == 0:
-            s = 0.0
-            for k in range(t - period + 1, t + 1):
-                s += x[k]
-        else:
-            s += x[t]
-            if t >= period:
-                s -= x[t - period]
-        out[t] = s / period if t >= period - 1 else np.nan
+    sma_range_nb(x, period, 0, x.shape[0], 0.0, out, 0)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -76,6 +106,24 @@ def sma_nb(x: FloatArray, period: int) -> FloatArray:
 
 
 @nb.njit(cache=True, nogil=True)
+def ema_range_nb(x: FloatArray, span: int, t0: int, t1: int, e: float, out: FloatArray, col0: int) -> float:
+    """Write the exponential moving average of bars ``t0 … t1-1`` into ``out[t - col0]``; return its last value.
+
+    The resumable form of :func:`ema_into_nb`: `e` is the average at bar ``t0 - 1`` as returned by
+    the previous call (ignored when ``t0 = 0``), so values equal the whole-series computation bit
+    for bit. `x` is the whole series; `t0`, `t1`, `out`, `col0` as :func:`sma_range_nb`.
+    """
+    alpha = 2.0 / (span + 1.0)
+    for t in range(t0, t1):
+        if t == 0:
+            e = x[0]
+        else:
+            e = e + alpha * (x[t] - e)
+        out[t - col0] = e if t >= span - 1 else np.nan
+    return e
+
+
+@nb.njit(cache=True, nogil=True)
 def ema_into_nb(x: FloatArray, span: int, out: FloatArray) -> None:
     """Write the exponential moving average of `x` with smoothing ``2 / (span + 1)`` into `out`.
 
@@ -87,17 +135,9 @@ def ema_into_nb(x: FloatArray, span: int, out: FloatArray) -> None:
 
     Notes
     -----
-    Causal; warm-up ``span - 1`` bars.
+    Causal; warm-up ``span - 1`` bars. One call of :func:`ema_range_nb` over all bars.
     """
-    n = x.shape[0]
-    alpha = 2.0 / (span + 1.0)
-    e = 0.0
-    for t in range(n):
-        if t == 0:
-            e = x[0]
-        else:
-            e = e + alpha * (x[t] - e)
-        out[t] = e if t >= span - 1 else np.nan
+    ema_range_nb(x, span, 0, x.shape[0], 0.0, out, 0)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -120,6 +160,28 @@ def ema_nb(x: FloatArray, span: int) -> FloatArray:
 
 
 @nb.njit(cache=True, nogil=True)
+def std_range_nb(x: FloatArray, period: int, t0: int, t1: int, out: FloatArray, col0: int) -> None:
+    """Write the population standard deviation of bars ``t0 … t1-1`` into ``out[t - col0]``.
+
+    The windowed form of :func:`rolling_std_nb` (each value reads only its own window of the whole
+    series `x`, so any range gives the whole-series values); arguments as :func:`sma_range_nb`.
+    """
+    for t in range(t0, t1):
+        if t < period - 1:
+            out[t - col0] = np.nan
+            continue
+        m = 0.0
+        for k in range(t - period + 1, t + 1):
+            m += x[k]
+        m /= period
+        v = 0.0
+        for k in range(t - period + 1, t + 1):
+            d = x[k] - m
+            v += d * d
+        out[t - col0] = np.sqrt(v / period)
+
+
+@nb.njit(cache=True, nogil=True)
 def rolling_std_nb(x: FloatArray, period: int) -> FloatArray:
     """Return the population standard deviation (ddof=0) of `x` over `period` bars.
 
@@ -131,24 +193,44 @@ def rolling_std_nb(x: FloatArray, period: int) -> FloatArray:
     Notes
     -----
     Causal; warm-up ``period - 1`` bars. Computed per window around the window's first value,
-    O(n × period), exact enough for prices of any magnitude.
+    O(n × period), exact enough for prices of any magnitude (:func:`std_range_nb` over all bars).
     """
-    n = x.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    for t in range(n):
-        if t < period - 1:
-            out[t] = np.nan
-            continue
-        m = 0.0
-        for k in range(t - period + 1, t + 1):
-            m += x[k]
-        m /= period
-        v = 0.0
-        for k in range(t - period + 1, t + 1):
-            d = x[k] - m
-            v += d * d
-        out[t] = np.sqrt(v / period)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    std_range_nb(x, period, 0, x.shape[0], out, 0)
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def rsi_range_nb(close: FloatArray, period: int, t0: int, t1: int, gain: float, loss: float, out: FloatArray,
+                 col0: int) -> tuple[float, float]:
+    """Write Wilder's RSI of bars ``t0 … t1-1`` into ``out[t - col0]``; return the average gain and loss.
+
+    The resumable form of :func:`rsi_nb`: `gain` and `loss` are the running sums (up to bar
+    `period`) or averages (after it) as returned by the call that ended at ``t0`` (0.0 when ``t0 =
+    0``), so values equal the whole-series computation bit for bit. `close` is the whole series;
+    other arguments as :func:`sma_range_nb`.
+    """
+    for t in range(t0, t1):
+        if t == 0:
+            out[t - col0] = np.nan
+            continue
+        ch = close[t] - close[t - 1]
+        g = ch if ch > 0 else 0.0
+        lo = -ch if ch < 0 else 0.0
+        if t <= period:
+            gain += g
+            loss += lo
+            if t == period:
+                gain /= period
+                loss /= period
+            else:
+                out[t - col0] = np.nan
+                continue
+        else:
+            gain = (gain * (period - 1) + g) / period
+            loss = (loss * (period - 1) + lo) / period
+        out[t - col0] = 100.0 if loss == 0.0 else 100.0 - 100.0 / (1.0 + gain / loss)
+    return gain, loss
 
 
 @nb.njit(cache=True, nogil=True)
@@ -164,29 +246,11 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
 
     Notes
     -----
-    Causal; warm-up `period` bars. Source: Wilder, J. W. (1978). New Concepts in Technical
-    Trading Systems.
+    Causal; warm-up `period` bars (:func:`rsi_range_nb` over all bars). Source: Wilder, J. W.
+    (1978). New Concepts in Technical Trading Systems.
     """
-    n = close.shape[0]
-    out = np.full(n, np.nan)
-    gain = 0.0
-    loss = 0.0
-    for t in range(1, n):
-        ch = close[t] - close[t - 1]
-        g = ch if ch > 0 else 0.0
-        lo = -ch if ch < 0 else 0.0
-        if t <= period:
-            gain += g
-            loss += lo
-            if t == period:
-                gain /= period
-                loss /= period
-            else:
-                continue
-        else:
-            gain = (gain * (period - 1) + g) / period
-            loss = (loss * (period - 1) + lo) / period
-        out[t] = 100.0 if loss == 0.0 else 100.0 - 100.0 / (1.0 + gain / loss)
+    out = np.empty(close.shape[0], dtype=np.float64)
+    rsi_range_nb(close, period, 0, close.shape[0], 0.0, 0.0, out, 0)
     return out
 
 
@@ -224,6 +288,44 @@ def atr_nb(high: FloatArray, low: FloatArray, close: FloatArray, period: int) ->
 
 
 @nb.njit(cache=True, nogil=True)
+def extreme_prev_range_nb(x: FloatArray, period: int, highest: bool, t0: int, t1: int, out: FloatArray,
+                          col0: int) -> None:
+    """Write the highest (`highest`) or lowest value of the `period` bars before bar t, for bars
+    ``t0 … t1-1``, into ``out[t - col0]``; NaN for ``t < period``.
+
+    The windowed form of :func:`highest_prev_nb` and :func:`lowest_prev_nb`: the values of bars
+    ``t0 …`` read only the `period` bars before ``t0`` and the range itself, so any range gives the
+    whole-series values; other arguments as :func:`sma_range_nb`. O(t1 − t0 + period) whatever the
+    period: a monotonic queue of the window's candidates (Lemire 2006, "Streaming maximum-minimum
+    filter using no more than three comparisons per element", Nordic Journal of Computing 13(4));
+    each value is one of the window's own, exactly what a scan of the window gives.
+    """
+    first = max(0, t0 - period)
+    queue = np.empty(max(1, t1 - first), dtype=np.int64)  # bar numbers, best value at the head
+    head = 0
+    tail = 0
+    i = first
+    for t in range(t0, t1):
+        while i < t:  # the window of bar t ends at bar t - 1
+            v = x[i]
+            if highest:
+                while tail > head and x[queue[tail - 1]] <= v:
+                    tail -= 1
+            else:
+                while tail > head and x[queue[tail - 1]] >= v:
+                    tail -= 1
+            queue[tail] = i
+            tail += 1
+            i += 1
+        if t < period:
+            out[t - col0] = np.nan
+            continue
+        while queue[head] < t - period:
+            head += 1
+        out[t - col0] = x[queue[head]]
+
+
+@nb.njit(cache=True, nogil=True)
 def highest_prev_nb(x: FloatArray, period: int) -> FloatArray:
     """Return the highest value of the `period` bars *before* bar t (Donchian upper channel).
 
@@ -239,21 +341,8 @@ def highest_prev_nb(x: FloatArray, period: int) -> FloatArray:
     filter using no more than three comparisons per element", Nordic Journal of Computing 13(4)),
     so each value is one of the window's own, exactly as a scan of the window gives.
     """
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    queue = np.empty(n, dtype=np.int64)  # bar numbers, their values decreasing from head to tail
-    head = 0
-    tail = 0
-    for i in range(n - 1):
-        # the window of bar t = i + 1 is x[i+1-period … i]
-        while tail > head and x[queue[tail - 1]] <= x[i]:
-            tail -= 1
-        queue[tail] = i
-        tail += 1
-        if queue[head] <= i - period:
-            head += 1
-        if i + 1 >= period:
-            out[i + 1] = x[queue[head]]
+    out = np.empty(x.shape[0], dtype=np.float64)
+    extreme_prev_range_nb(x, period, True, 0, x.shape[0], out, 0)
     return out
 
 
@@ -268,6 +357,64 @@ def lowest_prev_nb(x: FloatArray, period: int) -> FloatArray:
 
     Notes
     -----
-    Causal (excludes bar t itself); warm-up `period` bars. ``min(x) = −max(−x)``.
+    Causal (excludes bar t itself); warm-up `period` bars.
     """
-    return -highest_prev_nb(-x, period)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    extreme_prev_range_nb(x, period, False, 0, x.shape[0], out, 0)
+    return out
+
+
+#: Indicator kinds as :func:`lines_range_nb` codes them (``engine.strategy.signals`` maps the names).
+KIND_CLOSE, KIND_SMA, KIND_EMA, KIND_STD, KIND_RSI, KIND_HH, KIND_LL = 0, 1, 2, 3, 4, 5, 6
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def lines_range_nb(close: FloatArray, high: FloatArray, low: FloatArray, kinds: npt.NDArray[np.int64],
+                   periods: npt.NDArray[np.int64], carry: FloatArray, t0: int, t1: int, out: FloatArray,
+                   col0: int) -> None:
+    """Write bars ``t0 … t1-1`` of indicator lines into rows ``1 … n_lines`` of `out`, one line per thread.
+
+    Parameters
+    ----------
+    close, high, low : float64 arrays, shape (n,)
+        The whole series, quote per base unit.
+    kinds, periods : int64 arrays, shape (n_lines,)
+        Line i is indicator ``kinds[i]`` (``KIND_*``) of period ``periods[i]`` bars (ignored for
+        ``KIND_CLOSE``, the close itself).
+    carry : float64 array, shape (n_lines, 2)
+        The state of the recursive indicators (sma, ema, rsi) at bar `t0`, as left by the call
+        that ended there (zeros before the first call); updated in place for the next call.
+    t0, t1 : int
+        Bars to compute, ``0 ≤ t0 ≤ t1 ≤ n``; consecutive calls must cover consecutive ranges.
+    out : float64 array, shape (1 + n_lines, ≥ t1 - col0)
+        Bar t of line i goes to ``out[1 + i, t - col0]``; row 0 is left alone.
+    col0 : int
+        The bar of column 0 of `out`.
+
+    Notes
+    -----
+    Every value equals the whole-series kernel's (:func:`sma_nb`, :func:`ema_nb`,
+    :func:`rolling_std_nb`, :func:`rsi_nb`, :func:`highest_prev_nb`, :func:`lowest_prev_nb`) bit for
+    bit, whatever the ranges: they run the same range kernels. Causal, as those.
+    """
+    for i in nb.prange(kinds.shape[0]):
+        kind = kinds[i]
+        p = periods[i]
+        row = out[1 + i]
+        if kind == KIND_SMA:
+            carry[i, 0] = sma_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
+        elif kind == KIND_EMA:
+            carry[i, 0] = ema_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
+        elif kind == KIND_RSI:
+            gain, loss = rsi_range_nb(close, p, t0, t1, carry[i, 0], carry[i, 1], row, col0)
+            carry[i, 0] = gain
+            carry[i, 1] = loss
+        elif kind == KIND_STD:
+            std_range_nb(close, p, t0, t1, row, col0)
+        elif kind == KIND_HH:
+            extreme_prev_range_nb(high, p, True, t0, t1, row, col0)
+        elif kind == KIND_LL:
+            extreme_prev_range_nb(low, p, False, t0, t1, row, col0)
+        else:
+            for t in range(t0, t1):
+                row[t - col0] = close[t]

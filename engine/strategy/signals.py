@@ -264,25 +264,60 @@ def validate_params(name: str, params: dict | None, *, where: str = "params") ->
     return out
 
 
+def line_rows(keys: list[IndicatorKey]) -> tuple[list[IndicatorKey], dict[IndicatorKey, int]]:
+    """Return the distinct indicator keys in first-seen order and their rows in the line matrix.
+
+    Row 0 is the all-zero ``ROW_ZERO``, so key ``distinct[i]`` is row ``1 + i``; :func:`build_lines`
+    and the chunked grid (:mod:`engine.backtest.chunks`) stack the lines in this order.
+    """
+    distinct = list(dict.fromkeys(keys))
+    return distinct, {key: 1 + i for i, key in enumerate(distinct)}
+
+
+#: Indicator kind name → code of :func:`engine.strategy.indicators_nb.lines_range_nb`.
+KIND_CODES = {"close": indicators.KIND_CLOSE, "sma": indicators.KIND_SMA, "ema": indicators.KIND_EMA,
+              "std": indicators.KIND_STD, "rsi": indicators.KIND_RSI, "hh": indicators.KIND_HH,
+              "ll": indicators.KIND_LL}
+
+
+def line_codes(keys: list[IndicatorKey]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the kind codes and periods of `keys` for :func:`~engine.strategy.indicators_nb.lines_range_nb`.
+
+    Returns
+    -------
+    (int64 array, int64 array), shapes (len(keys),)
+        ``KIND_CODES[kind]`` and ``period`` of each key, in order.
+
+    Raises
+    ------
+    ConfigError
+        An unknown indicator kind (as :func:`compute_indicator`).
+    """
+    bad = [kind for kind, _ in keys if kind not in KIND_CODES]
+    if bad:
+        raise ConfigError(f"indicator {bad[0]!r}: expected one of sma ema std rsi hh ll")
+    return (np.array([KIND_CODES[kind] for kind, _ in keys], dtype=np.int64),
+            np.array([period for _, period in keys], dtype=np.int64))
+
+
 def build_lines(bars: BarArrays, keys: list[IndicatorKey]) -> tuple[FloatArray, dict[IndicatorKey, int]]:
     """Compute each distinct indicator once and stack the lines.
 
     Returns
     -------
     lines : float64 array, shape (1 + n_distinct_keys, n_bars)
-        Row 0 zeros (``ROW_ZERO``; the kernels never read it), then one row per distinct key.
+        Row 0 zeros (``ROW_ZERO``; the kernels never read it), then one row per distinct key
+        (order of :func:`line_rows`).
     row : dict
         Key → row index.
     """
-    distinct = list(dict.fromkeys(keys))
+    distinct, row = line_rows(keys)
     # every row but row 0 is written below: zeroing them too (np.zeros) costs a memset of the whole
     # block whenever malloc reuses memory, 0.7 ms for three rows of 1M bars
     lines = np.empty((1 + len(distinct), bars.close.shape[0]), dtype=np.float64)
     lines[ROW_ZERO] = 0.0
-    row: dict[IndicatorKey, int] = {}
-    for i, key in enumerate(distinct):
-        compute_indicator(key, bars, out=lines[1 + i])
-        row[key] = 1 + i
+    for key in distinct:
+        compute_indicator(key, bars, out=lines[row[key]])
     return lines, row
 
 

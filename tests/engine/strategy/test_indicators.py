@@ -83,3 +83,34 @@ def test_truncation_values_never_depend_on_later_bars(btc, name):
     for t in (30, 257, 1000):
         part = CASES[name]({k: v[:t] for k, v in bars.items()})
         np.testing.assert_array_equal(part, full[:t])
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 97, 4096, 5000, 8192])
+def test_lines_computed_chunk_by_chunk_equal_the_whole_series_bit_for_bit(chunk):
+    # the chunked grid's lines (engine.backtest.chunks): each chunk continues the carried state
+    # (sma running sum, re-summed at multiples of 4096; ema; rsi gain/loss), windowed kinds read the
+    # whole arrays. Chunks of 1 and 7 bars are shorter than most periods; 4096 and 8192 put chunk
+    # edges on the sma's re-summing bars, 97 and 5000 do not
+    from engine.strategy import signals
+
+    candles = load_sample_slice("BTCUSDT", 0, 13_000)
+    bars = signals.to_bar_arrays(candles)
+    keys = [signals.CLOSE] + [(kind, p) for kind in ("sma", "ema", "std", "rsi", "hh", "ll") for p in (1, 3, 20, 250)
+                              if not (kind in ("std", "rsi") and p == 1)]
+    kinds, periods = signals.line_codes(keys)
+    n = len(candles)
+    out = np.full((1 + len(keys), n), -1.0)
+    carry = np.zeros((len(keys), 2))
+    for t0 in range(0, n, chunk):
+        ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, t0, min(n, t0 + chunk), out, 0)
+    # and through a buffer whose column 0 is a later bar, as the grid's windows
+    window = np.full((1 + len(keys), n - 6000), -1.0)
+    carry[:] = 0.0
+    ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, 0, 6000, out[:, :6000].copy(), 0)
+    ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, 6000, n, window, 6000)
+    assert (out[0] == -1.0).all()  # row 0 is the caller's
+    for i, key in enumerate(keys):
+        whole = signals.compute_indicator(key, bars)
+        np.testing.assert_array_equal(out[1 + i], whole, err_msg=str(key))
+        np.testing.assert_array_equal(window[1 + i], whole[6000:], err_msg=str(key))
+        assert np.isnan(whole[:max(0, key[1] - 1)]).all() and not np.isnan(whole[key[1]:]).any(), key
