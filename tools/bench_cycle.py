@@ -83,11 +83,13 @@ def format_breakdown(r: dict) -> str:
     lines = [f"  cycle stages (s): {stages}  = {total:.2f}"]
     rs = r["research_stages_s"]
     if rs and r["research_s"]:
-        jobs = "  ".join(f"{k} {v:.2f}" for k, v in rs.items() if k != "kernel")
-        kernel = rs.get("kernel", 0.0)
+        jobs = "  ".join(f"{k} {v:.2f}" for k, v in rs.items() if k not in ("kernel", "lines"))
+        kernel, inputs = rs.get("kernel", 0.0), rs.get("lines", 0.0)
+        share = lambda s: f"{100 * s / r['research_s']:.0f} % of research"  # noqa: E731
         lines.append(f"  research stages (s, summed over jobs): {jobs}; research {r['research_s']:.2f} s in all")
-        lines.append(f"  simulation kernel: {kernel:.2f} s = {100 * kernel / r['research_s']:.0f} % of research "
-                     f"({100 * kernel / total:.0f} % of the cycle)")
+        lines.append(f"  kernels: simulation {kernel:.2f} s ({share(kernel)}) + its inputs (indicator lines, ATR, "
+                     f"twins' keys) {inputs:.2f} s = {kernel + inputs:.2f} s, {share(kernel + inputs)} "
+                     f"({100 * (kernel + inputs) / total:.0f} % of the cycle)")
     return "\n".join(lines)
 
 

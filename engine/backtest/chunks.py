@@ -23,6 +23,8 @@ one buffer of lines a chunk wide (at most :data:`CHUNK_LINE_BYTES`, see :func:`c
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import numpy.typing as npt
 
@@ -116,7 +118,9 @@ def run_grid_chunked(bars: Bars, lower: Lower | None, keys: list[signals.Indicat
         kept = done - b0  # columns b0 … done-1 come from the previous window
         lines[:, :kept] = tail
         lines[signals.ROW_ZERO] = 0.0
+        t_lines = time.perf_counter()
         indicators.lines_range_nb(close, high, low, kinds, periods, carry, done, e, lines, b0)
+        signals.count_line_seconds(time.perf_counter() - t_lines)
         done = e
         states["entry_bar"] -= b0 - prev_b0  # bar numbers relative to the window (in a position only)
         prev_b0 = b0

@@ -277,7 +277,10 @@ def kernel_seconds() -> float:
 def _read_only(a: np.ndarray) -> np.ndarray:
     # Numba compiles one specialisation per array flag set; pandas (copy-on-write) hands out
     # read-only arrays, numpy writable ones. Passing read-only views everywhere means one
-    # compilation (and one cache entry) per kernel.
+    # compilation (and one cache entry) per kernel. An array that is read-only and contiguous
+    # already goes as it is (the research jobs pass the same inputs thousands of times).
+    if type(a) is np.ndarray and not a.flags.writeable and a.flags.c_contiguous:
+        return a
     a = np.ascontiguousarray(a).view()
     a.flags.writeable = False
     return a

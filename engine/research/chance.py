@@ -274,7 +274,9 @@ def _twin_keys(seed: int, first_twin: int, n_twins: int, n_bars: int) -> FloatAr
     if buf is None or buf.size < size:  # one buffer per thread, reused: fresh pages cost as much as the keys
         buf = _scratch.keys = np.empty(size)
     keys = buf[:size].reshape(n_twins + 1, n_bars)
+    t0 = time.perf_counter()
     twin_keys_nb(int(seed), int(first_twin), keys)
+    signals.count_line_seconds(time.perf_counter() - t0)  # the twins' signal inputs
     return keys
 
 

@@ -116,8 +116,9 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
 
     Rows: :class:`~engine.research.reports.SummaryRow` (JSON keys :data:`SUMMARY_COLUMNS`).
     ``n_configs_tried`` counts every configuration evaluated over all folds; ``deflated_sharpe``
-    is the deflated Sharpe ratio of the out-of-sample returns given those trials
-    (:func:`engine.research.search.deflate_oos_sharpe`, Bailey & López de Prado 2014);
+    is the deflated Sharpe ratio of the out-of-sample returns given every trial of the pair ×
+    timeframe (:func:`engine.research.judge.judge_slot`, :func:`engine.research.search.deflate_oos_sharpe`,
+    Bailey & López de Prado 2014);
     ``param_stability`` the share of folds that chose the most frequent parameter set;
     ``search`` is ``"grid"`` or ``"optuna"``; ``costs`` the costs the search used
     (backtest_config.json ``costs`` when set, else the entry set's); ``ambiguity`` the
@@ -150,7 +151,7 @@ def research_pair(candles: pd.DataFrame, pair: str, timeframe: str, entries: Ent
             params=dict(res.params), exit_plan=es.exit_plan, costs=bt.costs_for(es),
             in_sample=dict(res.in_sample), out_of_sample=dict(res.out_of_sample),
             walk_forward_efficiency=_efficiency(res.in_sample, res.out_of_sample, bt.objective),
-            folds=folds, n_configs_tried=int(res.n_configs_tried), deflated_sharpe=float(res.deflated_sharpe),
+            folds=folds, n_configs_tried=int(res.n_configs_tried), deflated_sharpe=float("nan"),  # judge_slot sets it
             param_stability=float(res.param_stability), search=folds[0].search, ambiguity=dict(res.ambiguity),
             period=period, bars=len(candles), gap_policy=gap_policy, data_source=data_source, exchange=exchange,
             config_id=cfg_id)

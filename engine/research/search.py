@@ -100,12 +100,17 @@ class SearchResult:
     n_configs_tried: int
     oos_parts: list[Any] = field(default_factory=list, repr=False)
     oos_equity_values: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
-    deflated_sharpe: float = float("nan")
     param_stability: float = float("nan")
     trial_sharpes: list[float] = field(default_factory=list, repr=False)
     ambiguity: dict[str, Any] = field(default_factory=dict)
     chance: ChanceResult | None = None
     initial_cash_quote: float = 10_000.0
+
+    @cached_property
+    def deflated_sharpe(self) -> float:
+        """Deflated Sharpe ratio of the out-of-sample returns (:func:`deflate_oos_sharpe`) over this
+        entry set's trials; NaN when undefined (computed on first use)."""
+        return deflate_oos_sharpe(self.oos_equity_values, self.trial_sharpes, self.n_configs_tried)
 
     @cached_property
     def oos_equity(self) -> pd.Series:
@@ -255,7 +260,7 @@ def search_entry_set(candles: pd.DataFrame | CheckedCandles, entry_set: EntrySet
     return SearchResult(
         params=fold_rows[-1]["params"], in_sample=_mean_metrics(is_rows), out_of_sample=oos_metrics,
         folds=fold_rows, n_configs_tried=n_tried, oos_parts=oos_parts, oos_equity_values=equity,
-        deflated_sharpe=deflate_oos_sharpe(equity, trial_sharpes, n_tried), param_stability=stability,
+        param_stability=stability,
         trial_sharpes=trial_sharpes, ambiguity=_sum_ambiguity([p.ambiguity for p in oos_parts]), chance=chance,
         initial_cash_quote=bt.initial_cash_quote)
 

@@ -11,7 +11,10 @@ them (wall seconds, summed over jobs, so over processes when several run):
 - ``chance``: the random-entry twins of every row (:mod:`engine.research.chance`);
 - ``judge``: PBO over the slot's configurations, the holdout backtest;
 - ``kernel``: the part of all of the above spent inside the simulation kernels
-  (:func:`engine.backtest.kernel_nb.kernel_seconds`), not a stage of its own.
+  (:func:`engine.backtest.kernel_nb.kernel_seconds`), not a stage of its own;
+- ``lines``: the part spent computing the kernels' signal inputs in numba: indicator lines, the
+  ATR, the twins' random keys (:func:`engine.strategy.signals.line_seconds`). ``kernel`` +
+  ``lines`` is what ``python -m engine.bench`` calls a backtest's kernel ("indicators included").
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from contextlib import contextmanager
 from typing import Iterator, Mapping
 
 from engine.backtest.kernel_nb import kernel_seconds
+from engine.strategy.signals import line_seconds
 
-#: The stages of a job, in order; ``kernel`` is inside them.
+#: The stages of a job, in order; ``kernel`` and ``lines`` are inside them.
 STAGES = ("read", "prepare", "search", "chance", "judge")
 
 _seconds: dict[str, float] = {}
-_kernel_mark = [kernel_seconds()]
+_marks = {"kernel": kernel_seconds(), "lines": line_seconds()}
 
 
 @contextmanager
@@ -39,15 +43,16 @@ def stage(name: str) -> Iterator[None]:
 
 
 def take() -> dict[str, float]:
-    """Return the seconds per stage since the last call (with ``kernel``), and start counting anew."""
+    """Return the seconds per stage since the last call (with ``kernel`` and ``lines``), and start
+    counting anew."""
     out = {name: _seconds.get(name, 0.0) for name in STAGES}
-    now = kernel_seconds()
-    out["kernel"] = now - _kernel_mark[0]
-    _kernel_mark[0] = now
+    for name, now in (("kernel", kernel_seconds()), ("lines", line_seconds())):
+        out[name] = now - _marks[name]
+        _marks[name] = now
     _seconds.clear()
     return out
 
 
 def add(totals: Mapping[str, float], more: Mapping[str, float]) -> dict[str, float]:
     """Return the stage-wise sum of two profiles (missing stages count 0)."""
-    return {k: totals.get(k, 0.0) + more.get(k, 0.0) for k in (*STAGES, "kernel")}
+    return {k: totals.get(k, 0.0) + more.get(k, 0.0) for k in (*STAGES, "kernel", "lines")}

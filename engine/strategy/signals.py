@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -300,6 +301,24 @@ def line_codes(keys: list[IndicatorKey]) -> tuple[npt.NDArray[np.int64], npt.NDA
             np.array([period for _, period in keys], dtype=np.int64))
 
 
+_line_clock = [0.0]  # seconds spent computing lines in this process (line_seconds)
+
+
+def line_seconds() -> float:
+    """Return the wall seconds this process has spent computing signal inputs so far: indicator
+    lines (:func:`build_lines`, the chunked grid's :func:`~engine.strategy.indicators_nb.lines_range_nb`),
+    the ATR of ATR exits and the chance twins' random keys, each counted by its caller through
+    :func:`count_line_seconds`. With the simulation kernel's seconds it makes the "kernels" of a
+    research profile (:mod:`engine.research.timing`), as ``python -m engine.bench`` times a
+    backtest's kernel with its indicators."""
+    return _line_clock[0]
+
+
+def count_line_seconds(seconds: float) -> None:
+    """Add `seconds` (wall) spent computing lines to :func:`line_seconds`."""
+    _line_clock[0] += seconds
+
+
 def build_lines(bars: BarArrays, keys: list[IndicatorKey]) -> tuple[FloatArray, dict[IndicatorKey, int]]:
     """Compute each distinct indicator once and stack the lines.
 
@@ -314,10 +333,12 @@ def build_lines(bars: BarArrays, keys: list[IndicatorKey]) -> tuple[FloatArray, 
     distinct, row = line_rows(keys)
     # every row but row 0 is written below: zeroing them too (np.zeros) costs a memset of the whole
     # block whenever malloc reuses memory, 0.7 ms for three rows of 1M bars
+    t0 = time.perf_counter()
     lines = np.empty((1 + len(distinct), bars.close.shape[0]), dtype=np.float64)
     lines[ROW_ZERO] = 0.0
     for key in distinct:
         compute_indicator(key, bars, out=lines[row[key]])
+    count_line_seconds(time.perf_counter() - t0)
     return lines, row
 
 
