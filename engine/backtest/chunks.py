@@ -5,7 +5,7 @@ stacking them costs ``8 × n_lines × n_bars`` bytes: 1.6 GB for the 200 distinc
 grid on 1M bars. :func:`run_grid_chunked` instead walks the bars in chunks ``[c0, c1)`` and keeps
 one buffer of lines a chunk wide (at most :data:`CHUNK_LINE_BYTES`, see :func:`chunk_bars_for`):
 
-- *Lines.* :func:`engine.strategy.indicators_nb.lines_range_nb` computes bars ``e_prev … e-1`` of
+- *Lines.* :func:`engine.strategy.signals.lines_range` computes bars ``e_prev … e-1`` of
   every line, carrying the recursive indicators' state (running sums, averages) from the chunk
   before, so each value equals the whole-series value bit for bit; windowed indicators read the
   whole close/high/low arrays, which are in memory anyway.
@@ -30,7 +30,6 @@ import numpy.typing as npt
 
 from engine.backtest import kernel_nb as sim
 from engine.backtest.records_nb import Bars, Ladder, Lower, RecordArray, no_lower
-from engine.strategy import indicators_nb as indicators
 from engine.strategy import signals
 
 FloatArray = npt.NDArray[np.float64]
@@ -119,7 +118,7 @@ def run_grid_chunked(bars: Bars, lower: Lower | None, keys: list[signals.Indicat
         lines[:, :kept] = tail
         lines[signals.ROW_ZERO] = 0.0
         t_lines = time.perf_counter()
-        indicators.lines_range_nb(close, high, low, kinds, periods, carry, done, e, lines, b0)
+        signals.lines_range(close, high, low, kinds, periods, carry, done, e, lines, b0)
         signals.count_line_seconds(time.perf_counter() - t_lines)
         done = e
         states["entry_bar"] -= b0 - prev_b0  # bar numbers relative to the window (in a position only)

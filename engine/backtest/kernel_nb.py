@@ -229,8 +229,8 @@ def grid_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: 
     states, out = new_grid_records_nb(m, account)
     groups = max(1, min(m, n_groups))
     for g in nb.prange(groups):
-        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, g, groups, 0, n, 0,
-                  block_bars)
+        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, np.int64(g), groups,
+                  0, n, 0, block_bars)
     return out
 
 
@@ -257,8 +257,10 @@ def grid_range_nb(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_r
     m = entry_rules.shape[0]
     groups = max(1, min(m, n_groups))
     for g in nb.prange(groups):
-        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, g, groups, j0, j1,
-                  first_bar, block_bars)
+        # np.int64(g): the parallel loop's index is unsigned in one of numba's two compilations of the
+        # loop body, which would compile _group_nb (and the simulation core in it) twice
+        _group_nb(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out, np.int64(g), groups,
+                  j0, j1, first_bar, block_bars)
 
 
 _kernel_clock = [0.0]  # seconds inside simulate_nb, grid_nb and grid_range_nb in this process (kernel_seconds)
@@ -360,19 +362,20 @@ def run_grid_range(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_
 def run_grid_stats(bars: Bars, lines: FloatArray, entry_rules: FloatArray, exit_rules: FloatArray, ladder: Ladder,
                    plan: RecordArray, account: RecordArray, lower: Lower | None = None, *, n_groups: int,
                    block_bars: int) -> RecordArray:
-    """Run :func:`grid_nb` on read-only views of the inputs; return its stats_dt records, shape (n_combos,).
+    """Run a grid over all bars (what :func:`grid_nb` does) on read-only views of the inputs; return
+    its stats_dt records, shape (n_combos,).
 
-    Parameters as :func:`grid_nb`; ``lower=None`` means no lower-timeframe candles.
+    Runs :func:`grid_range_nb` once over every bar from fresh records, the same loop as
+    :func:`grid_nb` (tests compare them): one compiled grid kernel serves the chunked grid
+    (:mod:`engine.backtest.chunks`), the chance twins and the PBO blocks, so a fresh install
+    compiles it once. Parameters as :func:`grid_nb`; ``lower=None`` means no lower-timeframe candles.
 
     Raises
     ------
     TypeError
         If `plan` or `account` is not a record array of shape (1,) of its dtype.
     """
-    args = (_read_only_tuple(Bars(*bars)), _read_only(lines), _read_only(entry_rules), _read_only(exit_rules),
-            _read_only_tuple(Ladder(*ladder)), _record(plan, plan_dt, "plan"), _record(account, account_dt, "account"),
-            _read_only_tuple(Lower(*(no_lower() if lower is None else lower))), int(n_groups), int(block_bars))
-    t0 = time.perf_counter()
-    stats = grid_nb(*args)
-    _kernel_clock[0] += time.perf_counter() - t0
-    return stats
+    states, out = new_grid_records(account, np.asarray(entry_rules).shape[0])
+    run_grid_range(bars, lines, entry_rules, exit_rules, ladder, plan, account, lower, states, out,
+                   j0=0, j1=np.asarray(bars[0]).shape[0], first_bar=0, n_groups=n_groups, block_bars=block_bars)
+    return out

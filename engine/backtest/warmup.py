@@ -7,9 +7,16 @@ index files beside the kernel modules, or under ``NUMBA_CACHE_DIR``); :func:`com
 runs the single-run kernel, the grid kernel and then every entry set once on a few hundred
 bundled candles, which compiles (or loads) exactly the specialisations research uses, and logs a
 line before each step, so the line on screen names what is compiling.
+
+numba's cache checks only the source file of the function it compiled, not the files it inlines:
+a kernel of ``kernel_nb.py`` built with an older ``core_nb.py`` would load from the cache and run
+the old rules. So the cache is stamped with a hash of every kernel source (:func:`sources_stamp`);
+:func:`kernels_cached` deletes the engine's cached kernels when the stamp differs (after an update
+or an edit) and says the cache is cold, and :func:`compile_kernels` writes the stamp once done.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -18,19 +25,73 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 #: Modules whose numba kernels a cycle compiles.
-KERNEL_DIRS = ("backtest", "strategy", "data")
+KERNEL_DIRS = ("backtest", "strategy", "data", "research")
+#: File beside the cached kernels holding the hash of the sources they were compiled from.
+STAMP_FILE = "scalp-kernels.stamp"
+_ENGINE = Path(__file__).resolve().parents[1]
+
+
+def sources_stamp() -> str:
+    """Return the SHA-256 (hex) of every kernel source (``engine/<dir>/*_nb.py``, by path and content)."""
+    digest = hashlib.sha256()
+    for d in KERNEL_DIRS:
+        for path in sorted((_ENGINE / d).glob("*_nb.py")):
+            digest.update(f"{d}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_roots() -> list[Path]:
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    return [Path(cache)] if cache else [_ENGINE / d / "__pycache__" for d in KERNEL_DIRS]
+
+
+def _stamp_path() -> Path:
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    return Path(cache) / STAMP_FILE if cache else _ENGINE / "backtest" / "__pycache__" / STAMP_FILE
 COMPILE_NOTE = "compiling simulation kernels once, about half a minute; later runs start in seconds"
 
 
 def kernels_cached() -> bool:
-    """True when numba's cache holds index files of the engine's kernels (a warm start)."""
-    engine = Path(__file__).resolve().parents[1]
-    cache = os.environ.get("NUMBA_CACHE_DIR")
-    roots = [Path(cache)] if cache else [engine / d / "__pycache__" for d in KERNEL_DIRS]
+    """True when numba's cache holds the engine's kernels compiled from the current sources (a warm start).
+
+    When cached kernels exist but were compiled from other sources (the stamp differs or is
+    missing), they are deleted (``*.nbi``/``*.nbc`` of the engine's kernels only; a WARNING says
+    so) and the answer is False: stale kernels would run old rules.
+    """
+    roots = [r for r in _cache_roots() if r.is_dir()]
+    if not any(any(r.rglob("*core*.nbi")) for r in roots):
+        return False
+    try:
+        stamp = _stamp_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        stamp = ""
+    if stamp == sources_stamp():
+        return True
+    ours = {path.stem for d in KERNEL_DIRS for path in (_ENGINE / d).glob("*_nb.py")}
+    removed = 0
     for root in roots:
-        if root.is_dir() and any(root.rglob("*core*.nbi")):
-            return True
+        for pattern in ("*.nbi", "*.nbc"):
+            for f in root.rglob(pattern):
+                if f.name.split(".")[0] in ours:  # the engine's kernel modules, no other cache entry
+                    try:
+                        f.unlink()
+                        removed += 1
+                    except OSError:
+                        pass
+    logger.warning("numba cache: %d cached kernel files were compiled from other sources; deleted, "
+                   "compiling again", removed)
     return False
+
+
+def write_stamp() -> None:
+    """Record that the cached kernels were compiled from the current sources (:func:`sources_stamp`)."""
+    path = _stamp_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sources_stamp() + "\n", encoding="utf-8")
+    except OSError as e:  # a read-only install: the next start compiles or loads again, no harm
+        logger.warning("numba cache stamp not written to %s: %s", path, e)
 
 
 def compile_kernels(*, progress: bool = False) -> float:
@@ -66,7 +127,16 @@ def compile_kernels(*, progress: bool = False) -> float:
             run_backtest(five, name, params, plan, Costs(), timeframe="5m", lower_candles=lower)
             run_grid(candles, name, [params], plan, Costs(), timeframe="1m")
 
-    steps = [("the single-run kernel", single), ("the grid kernel", grid)]
+    def judging() -> None:  # the whole-series grid of the chance twins and of the PBO blocks
+        from engine.backtest.blocks import run_grid_blocks
+        from engine.research.chance import chance_baseline
+
+        chance_baseline(candles, plans[0], Costs(), n_entries=3, row_total_return_pct=0.0, n_twins=4, seed=1,
+                        timeframe="1m", initial_cash_quote=1_000.0)
+        run_grid_blocks(candles, "sma_cross", [signals.get_signal("sma_cross").defaults], plans[0], Costs(),
+                        timeframe="1m", edges=[0, 200, 400])
+
+    steps = [("the single-run kernel", single), ("the grid kernel", grid), ("the chance twins and PBO", judging)]
     steps += [(f"entry set {name}", lambda name=name: entry_set(name)) for name in signals.SIGNALS]
     bar = None
     if progress:
@@ -85,6 +155,7 @@ def compile_kernels(*, progress: bool = False) -> float:
             bar.update(1)
     if bar is not None:
         bar.close()
+    write_stamp()
     spent = time.perf_counter() - t0
     logger.warning("kernels ready in %.0f s", spent)
     return spent

@@ -17,6 +17,11 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
+# Plain (not literal) constants for the range kernels' arguments: a literal 0 or True would make
+# numba compile one more specialisation of each range kernel (seconds of a fresh install's start).
+_ZERO = np.int64(0)
+_TRUE, _FALSE = np.bool_(True), np.bool_(False)
+
 
 @nb.njit(cache=True, nogil=True)
 def sma_range_nb(x: FloatArray, period: int, t0: int, t1: int, s: float, out: FloatArray, col0: int) -> float:
@@ -79,7 +84,7 @@ def sma_into_nb(x: FloatArray, period: int, out: FloatArray) -> None:
     rounding from drifting) gives the same values as ``pandas.Series.rolling(period).mean()``
     to ~1e-12 relative. One call of :func:`sma_range_nb` over all bars.
     """
-    sma_range_nb(x, period, 0, x.shape[0], 0.0, out, 0)
+    sma_range_nb(x, period, _ZERO, x.shape[0], 0.0, out, _ZERO)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -137,7 +142,7 @@ def ema_into_nb(x: FloatArray, span: int, out: FloatArray) -> None:
     -----
     Causal; warm-up ``span - 1`` bars. One call of :func:`ema_range_nb` over all bars.
     """
-    ema_range_nb(x, span, 0, x.shape[0], 0.0, out, 0)
+    ema_range_nb(x, span, _ZERO, x.shape[0], 0.0, out, _ZERO)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -233,7 +238,7 @@ def rolling_std_nb(x: FloatArray, period: int) -> FloatArray:
     O(n × period), exact enough for prices of any magnitude (:func:`std_range_nb` over all bars).
     """
     out = np.empty(x.shape[0], dtype=np.float64)
-    std_range_nb(x, period, 0, x.shape[0], out, 0)
+    std_range_nb(x, period, _ZERO, x.shape[0], out, _ZERO)
     return out
 
 
@@ -287,7 +292,7 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
     (1978). New Concepts in Technical Trading Systems.
     """
     out = np.empty(close.shape[0], dtype=np.float64)
-    rsi_range_nb(close, period, 0, close.shape[0], 0.0, 0.0, out, 0)
+    rsi_range_nb(close, period, _ZERO, close.shape[0], 0.0, 0.0, out, _ZERO)
     return out
 
 
@@ -379,7 +384,7 @@ def highest_prev_nb(x: FloatArray, period: int) -> FloatArray:
     so each value is one of the window's own, exactly as a scan of the window gives.
     """
     out = np.empty(x.shape[0], dtype=np.float64)
-    extreme_prev_range_nb(x, period, True, 0, x.shape[0], out, 0)
+    extreme_prev_range_nb(x, period, _TRUE, _ZERO, x.shape[0], out, _ZERO)
     return out
 
 
@@ -397,61 +402,9 @@ def lowest_prev_nb(x: FloatArray, period: int) -> FloatArray:
     Causal (excludes bar t itself); warm-up `period` bars.
     """
     out = np.empty(x.shape[0], dtype=np.float64)
-    extreme_prev_range_nb(x, period, False, 0, x.shape[0], out, 0)
+    extreme_prev_range_nb(x, period, _FALSE, _ZERO, x.shape[0], out, _ZERO)
     return out
 
 
-#: Indicator kinds as :func:`lines_range_nb` codes them (``engine.strategy.signals`` maps the names).
+#: Indicator kinds as :func:`engine.strategy.signals.lines_range` codes them (``signals.KIND_CODES`` maps the names).
 KIND_CLOSE, KIND_SMA, KIND_EMA, KIND_STD, KIND_RSI, KIND_HH, KIND_LL = 0, 1, 2, 3, 4, 5, 6
-
-
-@nb.njit(cache=True, nogil=True, parallel=True)
-def lines_range_nb(close: FloatArray, high: FloatArray, low: FloatArray, kinds: npt.NDArray[np.int64],
-                   periods: npt.NDArray[np.int64], carry: FloatArray, t0: int, t1: int, out: FloatArray,
-                   col0: int) -> None:
-    """Write bars ``t0 … t1-1`` of indicator lines into rows ``1 … n_lines`` of `out`, one line per thread.
-
-    Parameters
-    ----------
-    close, high, low : float64 arrays, shape (n,)
-        The whole series, quote per base unit.
-    kinds, periods : int64 arrays, shape (n_lines,)
-        Line i is indicator ``kinds[i]`` (``KIND_*``) of period ``periods[i]`` bars (ignored for
-        ``KIND_CLOSE``, the close itself).
-    carry : float64 array, shape (n_lines, 2)
-        The state of the recursive indicators (sma, ema, rsi) at bar `t0`, as left by the call
-        that ended there (zeros before the first call); updated in place for the next call.
-    t0, t1 : int
-        Bars to compute, ``0 ≤ t0 ≤ t1 ≤ n``; consecutive calls must cover consecutive ranges.
-    out : float64 array, shape (1 + n_lines, ≥ t1 - col0)
-        Bar t of line i goes to ``out[1 + i, t - col0]``; row 0 is left alone.
-    col0 : int
-        The bar of column 0 of `out`.
-
-    Notes
-    -----
-    Every value equals the whole-series kernel's (:func:`sma_nb`, :func:`ema_nb`,
-    :func:`rolling_std_nb`, :func:`rsi_nb`, :func:`highest_prev_nb`, :func:`lowest_prev_nb`) bit for
-    bit, whatever the ranges: they run the same range kernels. Causal, as those.
-    """
-    for i in nb.prange(kinds.shape[0]):
-        kind = kinds[i]
-        p = periods[i]
-        row = out[1 + i]
-        if kind == KIND_SMA:
-            carry[i, 0] = sma_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
-        elif kind == KIND_EMA:
-            carry[i, 0] = ema_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
-        elif kind == KIND_RSI:
-            gain, loss = rsi_range_nb(close, p, t0, t1, carry[i, 0], carry[i, 1], row, col0)
-            carry[i, 0] = gain
-            carry[i, 1] = loss
-        elif kind == KIND_STD:
-            std_range_nb(close, p, t0, t1, row, col0)
-        elif kind == KIND_HH:
-            extreme_prev_range_nb(high, p, True, t0, t1, row, col0)
-        elif kind == KIND_LL:
-            extreme_prev_range_nb(low, p, False, t0, t1, row, col0)
-        else:
-            for t in range(t0, t1):
-                row[t - col0] = close[t]

@@ -275,14 +275,14 @@ def line_rows(keys: list[IndicatorKey]) -> tuple[list[IndicatorKey], dict[Indica
     return distinct, {key: 1 + i for i, key in enumerate(distinct)}
 
 
-#: Indicator kind name → code of :func:`engine.strategy.indicators_nb.lines_range_nb`.
+#: Indicator kind name → code of :func:`lines_range`.
 KIND_CODES = {"close": indicators.KIND_CLOSE, "sma": indicators.KIND_SMA, "ema": indicators.KIND_EMA,
               "std": indicators.KIND_STD, "rsi": indicators.KIND_RSI, "hh": indicators.KIND_HH,
               "ll": indicators.KIND_LL}
 
 
 def line_codes(keys: list[IndicatorKey]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Return the kind codes and periods of `keys` for :func:`~engine.strategy.indicators_nb.lines_range_nb`.
+    """Return the kind codes and periods of `keys` for :func:`lines_range`.
 
     Returns
     -------
@@ -301,12 +301,60 @@ def line_codes(keys: list[IndicatorKey]) -> tuple[npt.NDArray[np.int64], npt.NDA
             np.array([period for _, period in keys], dtype=np.int64))
 
 
+def lines_range(close: FloatArray, high: FloatArray, low: FloatArray, kinds: npt.NDArray[np.int64],
+                periods: npt.NDArray[np.int64], carry: FloatArray, t0: int, t1: int, out: FloatArray,
+                col0: int) -> None:
+    """Write bars ``t0 … t1-1`` of indicator lines into rows ``1 … n_lines`` of `out`.
+
+    Parameters
+    ----------
+    close, high, low : float64 arrays, shape (n,)
+        The whole series, quote per base unit.
+    kinds, periods : int64 arrays, shape (n_lines,)
+        Line i is indicator ``kinds[i]`` (:data:`KIND_CODES`, :func:`line_codes`) of period
+        ``periods[i]`` bars (ignored for the close itself).
+    carry : float64 array, shape (n_lines, 2)
+        The state of the recursive indicators (sma, ema, rsi) at bar `t0`, as left by the call
+        that ended there (zeros before the first call); updated in place for the next call.
+    t0, t1 : int
+        Bars to compute, ``0 ≤ t0 ≤ t1 ≤ n``; consecutive calls must cover consecutive ranges.
+    out : float64 array, shape (1 + n_lines, ≥ t1 - col0)
+        Bar t of line i goes to ``out[1 + i, t - col0]``; row 0 is left alone.
+    col0 : int
+        The bar of column 0 of `out`.
+
+    Notes
+    -----
+    Every value equals the whole-series kernel's (:func:`~engine.strategy.indicators_nb.sma_nb`,
+    ``ema_nb``, ``rolling_std_nb``, ``rsi_nb``, ``highest_prev_nb``, ``lowest_prev_nb``) bit for
+    bit, whatever the ranges: they run the same range kernels, called here one line at a time (a
+    numba loop over the kinds would compile every range kernel a second time, seconds of a fresh
+    install's first start, for microseconds per call). Causal, as those.
+    """
+    t0, t1, col0 = int(t0), int(t1), int(col0)
+    for i in range(kinds.shape[0]):
+        kind, p, row = int(kinds[i]), int(periods[i]), out[1 + i]
+        if kind == indicators.KIND_SMA:
+            carry[i, 0] = indicators.sma_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
+        elif kind == indicators.KIND_EMA:
+            carry[i, 0] = indicators.ema_range_nb(close, p, t0, t1, carry[i, 0], row, col0)
+        elif kind == indicators.KIND_RSI:
+            carry[i, 0], carry[i, 1] = indicators.rsi_range_nb(close, p, t0, t1, carry[i, 0], carry[i, 1], row, col0)
+        elif kind == indicators.KIND_STD:
+            indicators.std_range_nb(close, p, t0, t1, row, col0)
+        elif kind in (indicators.KIND_HH, indicators.KIND_LL):
+            high_side = kind == indicators.KIND_HH
+            indicators.extreme_prev_range_nb(high if high_side else low, p, np.bool_(high_side), t0, t1, row, col0)
+        else:
+            row[t0 - col0:t1 - col0] = close[t0:t1]
+
+
 _line_clock = [0.0]  # seconds spent computing lines in this process (line_seconds)
 
 
 def line_seconds() -> float:
     """Return the wall seconds this process has spent computing signal inputs so far: indicator
-    lines (:func:`build_lines`, the chunked grid's :func:`~engine.strategy.indicators_nb.lines_range_nb`),
+    lines (:func:`build_lines`, the chunked grid's :func:`lines_range`),
     the ATR of ATR exits and the chance twins' random keys, each counted by its caller through
     :func:`count_line_seconds`. With the simulation kernel's seconds it makes the "kernels" of a
     research profile (:mod:`engine.research.timing`), as ``python -m engine.bench`` times a

@@ -102,12 +102,12 @@ def test_lines_computed_chunk_by_chunk_equal_the_whole_series_bit_for_bit(chunk)
     out = np.full((1 + len(keys), n), -1.0)
     carry = np.zeros((len(keys), 2))
     for t0 in range(0, n, chunk):
-        ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, t0, min(n, t0 + chunk), out, 0)
+        signals.lines_range(bars.close, bars.high, bars.low, kinds, periods, carry, t0, min(n, t0 + chunk), out, 0)
     # and through a buffer whose column 0 is a later bar, as the grid's windows
     window = np.full((1 + len(keys), n - 6000), -1.0)
     carry[:] = 0.0
-    ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, 0, 6000, out[:, :6000].copy(), 0)
-    ind.lines_range_nb(bars.close, bars.high, bars.low, kinds, periods, carry, 6000, n, window, 6000)
+    signals.lines_range(bars.close, bars.high, bars.low, kinds, periods, carry, 0, 6000, out[:, :6000].copy(), 0)
+    signals.lines_range(bars.close, bars.high, bars.low, kinds, periods, carry, 6000, n, window, 6000)
     assert (out[0] == -1.0).all()  # row 0 is the caller's
     for i, key in enumerate(keys):
         whole = signals.compute_indicator(key, bars)
