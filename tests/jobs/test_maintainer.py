@@ -49,6 +49,12 @@ def test_cycle_drops_expired_and_records_states(scalp_env, tmp_path, monkeypatch
     assert status["pairs"] == summary.pairs and len(status["states"]) == 1
     assert status["states"][0]["state"] in ("DAT", "OK") and status["states"][0]["rows"] > 1000
     assert status["clock"]["now_ms"] == 1620000000000  # replay clock: close of the sample's last candle
+    # the wall seconds of every stage, in the order they ran, adding up to the cycle
+    assert list(summary.stages_s) == ["setup", "watchlist", "backfill", "research", "promotion", "paper", "status",
+                                      "dashboard"]
+    assert all(v >= 0 for v in summary.stages_s.values()) and summary.stages_s["research"] > 0
+    assert sum(summary.stages_s.values()) >= summary.duration_s - 0.05  # the status is stamped before the last stages
+    assert summary.to_json()["stages_s"] == {k: round(v, 3) for k, v in summary.stages_s.items()}
 
 
 def test_bad_config_stops_with_exit_2(scalp_env, monkeypatch, capsys):

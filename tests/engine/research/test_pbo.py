@@ -53,3 +53,35 @@ def test_bad_shapes_are_named():
     with pytest.raises(DataError, match="at least 8 bars"):
         block_sums(np.ones((5, 2)), 8)
     assert math.isnan(pbo_cscv(np.ones((2, 1)), np.ones((2, 1)) * 2, np.ones((2, 1))).pbo)  # one configuration
+
+
+def test_all_splits_at_once_equal_a_loop_over_them():
+    # the vectorised CSCV against the definition written as a loop (ties and flat configurations included)
+    import itertools
+
+    from engine.research.pbo import _sharpe
+
+    def by_loop(sums, sumsqs, counts):
+        n_blocks, n_configs = sums.shape
+        out = []
+        for chosen in itertools.combinations(range(n_blocks), n_blocks // 2):
+            ins = np.zeros(n_blocks, dtype=bool)
+            ins[list(chosen)] = True
+            is_perf = _sharpe(sums[ins].sum(0), sumsqs[ins].sum(0), counts[ins].sum(0))
+            oos_perf = _sharpe(sums[~ins].sum(0), sumsqs[~ins].sum(0), counts[~ins].sum(0))
+            best = int(np.argmax(np.where(np.isnan(is_perf), -np.inf, is_perf)))
+            oos = np.where(np.isnan(oos_perf), -np.inf, oos_perf)
+            rank = np.sum(oos < oos[best]) + (np.sum(oos == oos[best]) + 1) / 2.0
+            omega = rank / (n_configs + 1.0)
+            out.append(math.log(omega / (1.0 - omega)))
+        return out
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n_blocks, n_configs = (2, 4, 6, 8)[trial % 4], int(rng.integers(3, 30))
+        sums = rng.normal(size=(n_blocks, n_configs)) * 1e-3
+        sumsqs = sums ** 2 + np.abs(rng.normal(size=(n_blocks, n_configs))) * 1e-4
+        counts = rng.integers(50, 500, size=(n_blocks, n_configs)).astype(float)
+        sums[:, 0] = sumsqs[:, 0] = 0.0                      # a flat configuration
+        sums[:, 1], sumsqs[:, 1], counts[:, 1] = sums[:, 2], sumsqs[:, 2], counts[:, 2]  # a tie
+        assert list(pbo_cscv(sums, sumsqs, counts).logits) == by_loop(sums, sumsqs, counts), trial

@@ -55,6 +55,16 @@ def test_summary_json_round_trip_and_its_column_list(produced):
     assert (row.data_source, row.exchange, row.symbol) == (DataSource.SAMPLE, None, "BTC/USDT")
     assert row.folds and row.folds[-1].params == row.params and row.period.first_ms < row.period.last_ms
     assert report.clock == ClockReading("replay", 1_620_000_000_000, report.clock.label)
+    # one row per line after the run's fields (grep-able, written by the C encoder)
+    lines = text.splitlines()
+    assert len(lines) == len(report.rows) + 2 and lines[0].endswith('"rows": [') and lines[-1] == "]}"
+    assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == _json(path)["rows"]
+    # where the research time went: every stage of the jobs, the kernels inside them
+    stages = _json(path)["research_stages_s"]
+    assert set(stages) == {"read", "prepare", "search", "chance", "judge", "kernel", "lines"}
+    assert all(v >= 0 for v in stages.values()) and stages["kernel"] > 0 and stages["search"] > 0
+    assert stages["kernel"] + stages["lines"] <= sum(stages[k] for k in ("search", "chance", "judge")) + 1e-3
+    assert sum(v for k, v in stages.items() if k not in ("kernel", "lines")) <= _json(path)["research_s"] + 1e-3
 
 
 def test_candidates_round_trip(produced):

@@ -229,3 +229,31 @@ def test_two_worker_processes_run_every_trial_once_with_the_single_worker_result
     print(f"trials evaluated by {len(who)} processes")  # usually 2; timing decides, so not asserted
     n_after = sum(len(storage.get_all_trials(storage.get_study_id_from_name(n))) for n in names)
     assert n_after == 24 * len(names)  # the leader added no trial
+
+
+def test_out_of_sample_chain_from_the_kernel_arrays_equals_the_frames(candles):
+    # the metrics are computed from the kernel's arrays (no frame); the frames built on demand
+    # give the same equity, trades and metrics, chained across the test windows
+    import numpy as np
+
+    from engine.backtest import metrics
+    from engine.markets import periods_per_year
+
+    bt = dataclasses.replace(_bt(), mode="grid")
+    res = search_entry_set(candles, ENTRIES.entry_sets["sma_cross"], bt, timeframe="1m")
+    assert len(res.oos_parts) == 3 and all("trades" not in p.__dict__ for p in res.oos_parts)
+    equity, trades = res.oos_equity, res.oos_trades
+    assert equity.to_numpy().tolist() == res.oos_equity_values.tolist()
+    assert equity.index.is_monotonic_increasing and len(trades) == res.out_of_sample["n_trades"] > 0
+    # the second window starts from the capital the first ended with
+    first = res.oos_parts[0]
+    assert equity.iloc[len(first.equity)] == pytest.approx(
+        first.equity.iloc[-1] * res.oos_parts[1].equity.iloc[0] / res.oos_parts[1].initial_cash_quote, rel=1e-12)
+    again = metrics.compute_metrics(trades["pnl_quote"].to_numpy(), trades["return_pct"].to_numpy(), equity.to_numpy(),
+                                    initial_cash_quote=bt.initial_cash_quote,
+                                    n_bars_held=metrics.bars_held(trades["entry_bar"], trades["exit_bar"]),
+                                    periods_per_year=periods_per_year("1m"))
+    for k, v in res.out_of_sample.items():
+        assert v == again[k] or (math.isnan(v) and math.isnan(again[k])), k
+    assert 0.0 <= res.deflated_sharpe <= 1.0  # computed on first use, from the chained values
+    assert np.isfinite(res.oos_equity_values).all()
