@@ -87,7 +87,7 @@ def advance_nb(bars: Bars, lines: FloatArray, er: FloatArray, xr: FloatArray, la
     ----------
     bars : Bars
     lines : float64 array, shape (n_lines, n_bars)
-        Row 0 is ``ROW_ZERO`` (zeros; only its first value is read, and need be set).
+        Row 0 all zeros (``ROW_ZERO``; only its first value is read).
     er, xr : float64 arrays, shape (9,)
         Entry and exit rule (:mod:`engine.strategy.rules_nb`).
     ladder : Ladder

@@ -3,8 +3,7 @@
 A rule is a float64 vector ``[mode, xa, xb, xk, xc, ya, yb, yk, yc]``: line ``x = lines[xa] +
 xk·lines[xb] + xc`` against ``y = lines[ya] + yk·lines[yb] + yc``; mode 0 never, 1 x crosses above
 y, 2 x crosses below y, 3 x above y, 4 x below y (:mod:`engine.strategy.signals` builds them).
-Row 0 of ``lines`` is ``ROW_ZERO``, all zeros by definition; only its first value is ever read (and
-set: :func:`engine.strategy.signals.build_lines`).
+Row 0 of ``lines`` is all zeros (``ROW_ZERO``).
 
 The kernels evaluate a rule through :func:`rule_terms_nb` (decoded once) and :func:`_holds`, the
 one definition of the modes; :func:`rule_at_nb` and the simulation kernel share them.
