@@ -87,7 +87,7 @@ def default_workers(n_cpus: int | None = None, mode: str = "grid") -> int:
 
     Measured on 2 cores (``python tools/bench_cycle.py --workers 1,2``; README, "Benchmarks"):
 
-    - ``grid``: one process is faster (warm cycle 2.7 s vs 3.4 s with two), because
+    - ``grid``: one process is faster (warm cycle 2.7–3.6 s vs 3.7–4.0 s with two), because
       :func:`engine.backtest.run_grid` already spreads each grid over every core (numba
       ``prange``) and a pool adds start-up and pickling. On more cores: ``cores // 2`` processes.
     - ``optuna``: one process per core (research 37.6 s with one, 19.4 s with two), because the
