@@ -127,16 +127,15 @@ def compile_kernels(*, progress: bool = False) -> float:
             run_backtest(five, name, params, plan, Costs(), timeframe="5m", lower_candles=lower)
             run_grid(candles, name, [params], plan, Costs(), timeframe="1m")
 
-    def judging() -> None:  # the whole-series grid of the chance twins and of the PBO blocks
+    def judging() -> None:
+        # the PBO blocks' whole-series grid, as the chance twins run it (their random keys, a
+        # fraction of a second to compile, compile in the first research job)
         from engine.backtest.blocks import run_grid_blocks
-        from engine.research.chance import chance_baseline
 
-        chance_baseline(candles, plans[0], Costs(), n_entries=3, row_total_return_pct=0.0, n_twins=4, seed=1,
-                        timeframe="1m", initial_cash_quote=1_000.0)
         run_grid_blocks(candles, "sma_cross", [signals.get_signal("sma_cross").defaults], plans[0], Costs(),
                         timeframe="1m", edges=[0, 200, 400])
 
-    steps = [("the single-run kernel", single), ("the grid kernel", grid), ("the chance twins and PBO", judging)]
+    steps = [("the single-run kernel", single), ("the grid kernel", grid), ("the PBO blocks", judging)]
     steps += [(f"entry set {name}", lambda name=name: entry_set(name)) for name in signals.SIGNALS]
     bar = None
     if progress:
