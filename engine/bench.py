@@ -15,11 +15,12 @@ Figures (issue 3 targets on a 2-core machine in brackets):
   compile runs, which use subprocesses) [< 1.5 GB].
 - ``vs_bare_loop``: the ratios that travel to another machine. The reference is
   :mod:`engine.backtest.reference_nb`, a bare numba loop of the same entry set with the same exit
-  rules (it makes the same trades and ends with the same cash, checked here and by a test). Per
-  round, interleaved: the simulator kernel on one backtest (indicators included, no result frames)
-  and the bare loop (its two moving averages included); ``run_grid`` over the 100 combinations and
-  the bare loop over them on the same threads (its moving averages included); which of each pair
-  runs first alternates from round to round. Ratios are bare time / SCALP time, medians over the
+  rules (it makes the same trades and ends with the same cash, checked here and by a test).
+  Interleaved, first ``rounds`` pairs of single backtests: the simulator kernel on one backtest
+  (indicators included, no result frames) and the bare loop (its two moving averages included);
+  then ``rounds`` pairs of grids: ``run_grid`` over the 100 combinations and the bare loop over
+  them on the same threads (its moving averages included); which of each pair runs first
+  alternates from round to round, and no single backtest runs right after a grid. Ratios are bare time / SCALP time, medians over the
   rounds: 1.0 = as fast as the bare loop, the target is ≥ 0.8.
 - ``machine``: CPU model, cores, Python and the load average before and after: absolute figures
   mean something only with them.
@@ -227,17 +228,18 @@ def bare_loop_ratios(candles: pd.DataFrame, plan, costs, params: list[dict], *, 
     assert [m["n_trades"] for m in grid_scalp] == grid_trades.tolist()
     assert np.allclose([10_000.0 * (1 + m["total_return_pct"] / 100) for m in grid_scalp], grid_cash, rtol=1e-9)
     times: dict[str, list[float]] = {"scalp_single": [], "bare_single": [], "scalp_grid": [], "bare_grid": []}
-    steps = (("scalp_single", scalp_single), ("bare_single", bare_single), ("scalp_grid", scalp_grid),
-             ("bare_grid", bare_grid))
-    swapped = (steps[1], steps[0], steps[3], steps[2])
-    for r in range(rounds):
-        # each pair's order alternates: the run right after a threaded grid shares the cores with
-        # its idle OpenMP threads, which spin on for a while (measured: 1.3x the wall time for the same
-        # CPU time on a loaded 2-core host)
-        for name, fn in (steps if r % 2 == 0 else swapped):
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    # the single backtests first, then the grids, each pair's order alternating from round to round:
+    # a run right after a threaded grid shares the cores with its idle threads, which spin on for a
+    # while (measured: 1.3x the wall time for the same CPU time on a loaded 2-core host), so no
+    # single backtest may follow a grid (rounds of all four, with an odd number of rounds, put the
+    # simulator's single run after a grid once more than the bare loop's)
+    for pair in ((("scalp_single", scalp_single), ("bare_single", bare_single)),
+                 (("scalp_grid", scalp_grid), ("bare_grid", bare_grid))):
+        for r in range(rounds):
+            for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {"rounds": rounds, "same_trades_and_cash": True,
             "single_kernel_ratio": round(med["bare_single"] / med["scalp_single"], 3),
