@@ -65,6 +65,16 @@ def test_sma_stays_exact_over_long_series():
     np.testing.assert_allclose(ind.sma_nb(x, 50)[49:], ref[49:], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [0, 1, 29, 4095, 4096, 4097, 20_011])
+@pytest.mark.parametrize("periods", [(1, 1), (10, 30), (30, 10), (5, 4200), (4097, 3)])
+def test_sma_pair_equals_two_single_smas_bit_for_bit(n, periods):
+    x = np.random.default_rng(n).lognormal(10.0, 0.3, n)
+    a, b = np.empty(n), np.empty(n)
+    ind.sma_pair_into_nb(x, periods[0], periods[1], a, b)
+    assert a.tobytes() == ind.sma_nb(x, periods[0]).tobytes()
+    assert b.tobytes() == ind.sma_nb(x, periods[1]).tobytes()
+
+
 CASES = {
     "sma": lambda b: ind.sma_nb(b["close"], 10),
     "ema": lambda b: ind.ema_nb(b["close"], 10),
