@@ -34,11 +34,9 @@ from engine.data import universe
 from engine.data.backfill import backfill_pair, seed_from_sample
 from engine.data.known_gaps import list_known_gaps
 from engine.data.housekeeping import clean_leftovers
-from engine.data.local import local_clock, local_pairs
-from engine.data.sample import sample_clock, sample_set
-from engine.errors import (ConfigError, DataError, EngineError, ExchangeError, ExchangeUnreachableError,
-                           TemporaryExchangeError)
-from engine.exchange import RetryPolicy, ensure_markets, make_exchange
+from engine.data.plan import DataPlan, plan_data
+from engine.data.sample import sample_set
+from engine.errors import ConfigError, DataError, ExchangeError, TemporaryExchangeError
 from engine.execution.forward import forward_test
 from engine.exporter import METRICS_FILE, write_cycle_metrics
 from engine.fileio import write_json
@@ -85,15 +83,12 @@ class CycleSummary:
     errors: list[StageError] = field(default_factory=list)
     states: list[PairState] = field(default_factory=list)
     stages_s: dict[str, float] = field(default_factory=dict)
+    lap_at: float = field(default_factory=time.perf_counter, repr=False)  # perf_counter at the last lap
 
     def lap(self, stage: str) -> None:
-        """Record the wall seconds since the previous lap (or since this summary was made) as `stage`'s."""
+        """Record the wall seconds since the previous lap (or `lap_at` as given) as `stage`'s."""
         now = time.perf_counter()
-        self.stages_s[stage] = self.stages_s.get(stage, 0.0) + now - self._lap_at
-        self._lap_at = now
-
-    def __post_init__(self) -> None:
-        self._lap_at = time.perf_counter()
+        self.stages_s[stage], self.lap_at = now - self.lap_at, now
 
     @property
     def duration_s(self) -> float:
@@ -116,69 +111,6 @@ def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         return f"{e.filename}: {e.strerror or e}" + (f" (errno {e.errno})" if e.errno else "")
     return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-@dataclass(frozen=True)
-class DataPlan:
-    """Where this cycle's candles come from: the exchange client (None offline), the source, the
-    clock, the timeframes it researches and the bundled sample set in use (offline)."""
-
-    exchange: Any
-    source: DataSource
-    clock: Clock
-    timeframes: tuple[str, ...]
-    sample: str | None = None
-
-
-def plan_data(rt: RuntimeConfig) -> DataPlan:
-    """Decide the cycle's data source and clock from ``runtime.data_source`` (module docstring).
-
-    Raises
-    ------
-    ConfigError
-        ``local`` with no candle file quoted in ``runtime.quote`` in ``data_dir`` (the message
-        names what is there); an unknown exchange id (with a "did you mean").
-    ExchangeUnreachableError
-        ``exchange`` and the exchange cannot be reached.
-    """
-    if rt.data_source == "local":
-        pairs = local_pairs(rt.data_dir, rt.quote)
-        return DataPlan(None, DataSource.LOCAL, local_clock(rt.data_dir, pairs, rt.tf_list), tuple(rt.tf_list))
-    exchange = open_exchange(rt)
-    if exchange is not None:
-        return DataPlan(exchange, DataSource.EXCHANGE, Clock.wall(), tuple(rt.tf_list))
-    chosen = sample_set(rt.sample)
-    tfs = chosen.timeframes_for(rt.tf_list)
-    if tfs != tuple(rt.tf_list):
-        logger.info("the %s sample ships %s candles: researching %s instead of %s", chosen.name, chosen.timeframe,
-                    ", ".join(tfs), ", ".join(rt.tf_list))
-    return DataPlan(None, DataSource.SAMPLE, sample_clock(chosen.name), tfs, chosen.name)
-
-
-def open_exchange(rt: RuntimeConfig):
-    """Return a ccxt exchange with markets loaded, or None to run on the bundled sample.
-
-    Raises
-    ------
-    ConfigError
-        If ccxt does not know ``runtime.exchange`` (a typo is never taken for "offline").
-    ExchangeUnreachableError
-        When ``data_source: exchange`` and the exchange cannot be reached.
-    """
-    if rt.data_source in ("sample", "local"):
-        return None
-    exchange = make_exchange(rt.exchange, timeout_ms=rt.exchange_timeout_ms)  # ConfigError on a typo
-    try:
-        # a short probe: offline, DNS fails at once and one retry is enough to be sure
-        ensure_markets(exchange, retry=RetryPolicy(max_attempts=2, base_delay_s=1.0))
-        return exchange
-    except EngineError as e:  # unreachable, or refusing us: either way no candles from it this cycle
-        if rt.data_source == "exchange":
-            raise
-        what = "unreachable" if isinstance(e, ExchangeUnreachableError) else "refused"
-        logger.warning("%s %s (%s): running offline on the bundled sample with the replay clock",
-                       rt.exchange, what, str(e).splitlines()[0][:200])
-        return None
 
 
 def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict | None = None,
@@ -240,8 +172,9 @@ def run_once(settings: Settings, *, render: Renderer | None = None, urls: dict |
     plan = plan_data(rt)
     clock = plan.clock
     summary = CycleSummary(started_at_ms=started_ms, clock=ClockReading.of(clock), data_source=plan.source,
-                           exchanges=(rt.exchange,) if plan.exchange is not None else (), errors=errors)
-    summary.stages_s["setup"] = (summary._lap_at - t_start)
+                           exchanges=(rt.exchange,) if plan.exchange is not None else (), errors=errors,
+                           lap_at=t_start)
+    summary.lap("setup")
 
     # 1. watchlist (ConfigError: the quote has no pair in the data — the settings cannot work)
     try:

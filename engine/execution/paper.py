@@ -149,7 +149,7 @@ class PaperResult:
 
     @property
     def trades(self) -> pd.DataFrame:
-        """Every paper trade, the open one included (columns of :data:`engine.backtest.api.TRADE_COLUMNS`)."""
+        """Every paper trade, the open one included (columns of :data:`engine.backtest.results.TRADE_COLUMNS`)."""
         return self.result.trades
 
     @property

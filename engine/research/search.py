@@ -38,7 +38,7 @@ import pandas as pd
 
 from engine import backtest
 from engine.backtest import metrics
-from engine.backtest.api import trade_returns_pct
+from engine.backtest.results import trade_returns_pct
 from engine.backtest.inputs import CheckedCandles, prepare_candles
 from engine.config import BacktestConfig, EntrySet, expand_grid
 from engine.data.candles import index_ms
@@ -379,7 +379,7 @@ def chained_equity(parts: Sequence[Any], *, initial_cash_quote: float) -> pd.Ser
 
 
 def chained_trades(parts: Sequence[Any], *, initial_cash_quote: float) -> pd.DataFrame:
-    """Return the trades of the test windows (:data:`engine.backtest.api.TRADE_COLUMNS`), PnL and
+    """Return the trades of the test windows (:data:`engine.backtest.results.TRADE_COLUMNS`), PnL and
     fees in quote rescaled as :func:`chain_metrics` rescales the equity."""
     frames = []
     for r, k in zip(parts, _scales(parts, initial_cash_quote)):

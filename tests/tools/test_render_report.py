@@ -568,6 +568,7 @@ def test_offline_kept_exchange_candles_header_says_offline(scalp_env, tmp_path, 
     from engine import cycle
     from engine import data as datastore
     from engine.config import load_settings
+    from engine.data import plan as data_plan
     from engine.data import universe
     from engine.exchange import make_exchange
 
@@ -575,8 +576,8 @@ def test_offline_kept_exchange_candles_header_says_offline(scalp_env, tmp_path, 
     monkeypatch.setenv("SCALP_TOPN", "1")
     monkeypatch.setenv("SCALP_TF_LIST", "15m")
     # the real ccxt client, sent to a local port where nothing listens: the exchange is unreachable
-    monkeypatch.setattr(cycle, "make_exchange", functools.partial(make_exchange,
-                                                                  urls=f"http://127.0.0.1:{_closed_port()}"))
+    monkeypatch.setattr(data_plan, "make_exchange", functools.partial(make_exchange,
+                                                                      urls=f"http://127.0.0.1:{_closed_port()}"))
     top = universe.sample_watchlist(1)[0]
     path = datastore.candle_path(tmp_path / "data", top, "15m")
     datastore.write_candles(path, datastore.load_sample(top, "15m").iloc[-600:], timeframe="15m", source="binance")

@@ -77,7 +77,7 @@ class Curve:
             Equity (quote) at each bar close; index = candle open times (UTC DatetimeIndex).
         trades : DataFrame
             Columns ``entry_ms entry_price exit_ms exit_price exit_reasons pnl_quote``
-            (:data:`engine.backtest.api.TRADE_COLUMNS`).
+            (:data:`engine.backtest.results.TRADE_COLUMNS`).
         max_points : int or None
             Bars kept (evenly spaced, the last always); None keeps every bar. The drawdown is
             taken from the running peak of the full series before thinning.

@@ -12,7 +12,7 @@ from engine.fileio import json_safe
 
 from engine.backtest import metrics
 from engine.backtest import check_candles, run_backtest, run_grid, run_single_csv
-from engine.backtest.api import FILL_COLUMNS, LEG_COLUMNS, TRADE_COLUMNS
+from engine.backtest.results import FILL_COLUMNS, LEG_COLUMNS, TRADE_COLUMNS
 from engine.data import index_ms
 from engine.errors import ConfigError, DataError
 from engine.research.reports import Curve
